@@ -1,0 +1,18 @@
+# The two commands of the README. Both install what they need first (apt + .venv), so each works on a fresh machine.
+VENV_BIN := .venv/bin
+PROFILE ?= profiles/local
+
+.PHONY: demo test lint
+
+demo:
+	bash tools/install.sh
+	$(VENV_BIN)/snakemake --profile $(PROFILE)
+	$(VENV_BIN)/snakemake --profile $(PROFILE) --report results/report.html
+
+test:
+	bash tools/install.sh --test
+	$(VENV_BIN)/python -m pytest
+
+lint:
+	$(VENV_BIN)/snakemake --lint
+	$(VENV_BIN)/snakefmt --check Snakefile rules/

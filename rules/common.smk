@@ -1,0 +1,71 @@
+# Helpers shared by all rule files: config validation, genome sources, and the list of final outputs.
+import re
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+
+validate(config, schema="../config/schema.yaml")
+
+GENOMES = list(config["genomes"])
+EXPRESSION = config["expression"]
+SEQUENCE_MODE = "sequences" in EXPRESSION
+STAGES = ["stage1", "stage2"]
+# Fine-tuning variants: from the stage-2 weights, and from random weights to show what pretraining buys.
+FINETUNE_VARIANTS = ["pretrained", "scratch"] if config["finetune"].get("compare_scratch", True) else ["pretrained"]
+MODEL_NAMES = {"pretrained": "CornBERT", "scratch": "CornBERT_scratch"}
+BASELINES = ["const_mean", "hand_eng", "BOW_5mer"]
+
+
+def check_config_references():
+    """Cross-key checks that a JSON schema cannot express, reported with the offending key."""
+    for stage in STAGES:
+        unknown = [g for g in config["pretraining"][stage] if g not in GENOMES]
+        if unknown:
+            raise WorkflowError(f"config: pretraining.{stage} names genomes not defined under `genomes`: {unknown}")
+    if SEQUENCE_MODE == ("matrix" in EXPRESSION or "genome" in EXPRESSION):
+        raise WorkflowError("config: `expression` needs either `genome` + `matrix` or `sequences`, not both or neither")
+    if not SEQUENCE_MODE and EXPRESSION["genome"] not in GENOMES:
+        raise WorkflowError(f"config: expression.genome '{EXPRESSION['genome']}' is not defined under `genomes`")
+
+
+check_config_references()
+
+
+wildcard_constraints:
+    genome="|".join(map(re.escape, GENOMES)),
+    stage="|".join(STAGES),
+    variant="|".join(FINETUNE_VARIANTS),
+    kind="fasta|gff",
+
+
+def is_url(source):
+    return re.match(r"^(https?|ftp)://", source) is not None
+
+
+def genome_source(genome, kind):
+    """Where the workflow reads a genome's FASTA or GFF3: the local path, or the download of a URL."""
+    source = config["genomes"][genome][kind]
+    return f"resources/genomes/{genome}.{kind}" if is_url(source) else source
+
+
+def expected_sha256(genome, kind):
+    return config["genomes"][genome].get("sha256", {}).get(kind, "")
+
+
+def stage_genomes(stage):
+    return config["pretraining"][stage]
+
+
+def final_outputs():
+    """Everything `rule all` builds: the user-facing results of every stage."""
+    outputs = [
+        "results/corpus/corpus_stats.tsv",
+        "results/corpus/corpus_stats.png",
+        "results/expression/targets.png",
+        "results/tokenizer/token_lengths.png",
+        "results/evaluation/metrics.tsv",
+        "results/importance/importance.png",
+    ]
+    outputs += expand("results/finetune/{variant}/loss.png", variant=FINETUNE_VARIANTS)
+    return outputs

@@ -1,0 +1,69 @@
+"""What every Snakemake entry point shares: logging to the rule's log, seeding, clean failure, atomic writes."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sys
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cornbert.errors import InputError
+
+log = logging.getLogger("cornbert")
+
+
+def configure_logging(log_path: str | None = None) -> None:
+    """Log to the rule's log file and to stderr, so errors show both in the terminal and in logs/."""
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(log_path, mode="w"))
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    try:
+        import torch
+    except ImportError:
+        return
+    torch.manual_seed(seed)
+
+
+def run_entry(main: Callable[[Any], None], smk: Any) -> None:
+    """Run a rule's entry point; bad input ends the job with one clear line instead of a traceback."""
+    configure_logging(smk.log[0] if len(smk.log) else None)
+    try:
+        main(smk)
+    except InputError as error:
+        log.error("%s", error)
+        sys.exit(1)
+
+
+@contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path` and move it into place only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
