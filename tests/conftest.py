@@ -1,0 +1,48 @@
+"""Fixtures shared by the test suite: the repository paths and one real run of the demo DAG."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+SNAKEMAKE = str(VENV_BIN / "snakemake")
+
+
+def run_snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,
+                  timeout: int = 1800) -> subprocess.CompletedProcess:
+    """Run the repository's workflow for real in `workdir` (outputs land there, not in the repo)."""
+    command = [
+        SNAKEMAKE,
+        "--snakefile", str(REPO / "Snakefile"),
+        "--directory", str(workdir),
+        "--configfile", str(configfile or REPO / "config" / "config.yaml"),
+        *args,
+    ]
+    env = {**os.environ, "PATH": f"{VENV_BIN}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode})\n"
+            f"--- stdout ---\n{result.stdout[-5000:]}\n--- stderr ---\n{result.stderr[-10000:]}"
+        )
+    return result
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Working directory of a finished run of the whole demo DAG (as `make demo` runs it).
+
+    Set CORNBERT_DEMO_DIR to the directory of an earlier finished run to skip the run while iterating locally.
+    """
+    reuse = os.environ.get("CORNBERT_DEMO_DIR")
+    if reuse:
+        return Path(reuse)
+    workdir = tmp_path_factory.mktemp("demo")
+    run_snakemake(workdir, "--cores", "2")
+    return workdir

@@ -1,0 +1,92 @@
+"""The config schema documents and defaults every key, and the workflow rejects inconsistent configs clearly."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from snakemake.utils import validate
+
+from conftest import REPO, run_snakemake
+
+SCHEMA = REPO / "config" / "schema.yaml"
+
+
+def walk_properties(node: dict, path: str = ""):
+    for name, child in node.get("properties", {}).items():
+        yield f"{path}{name}", child, name in node.get("required", [])
+        yield from walk_properties(child, f"{path}{name}.")
+    entry = node.get("additionalProperties")
+    if isinstance(entry, dict):
+        yield from walk_properties(entry, f"{path}<name>.")
+
+
+def test_every_key_has_a_description_and_optional_keys_a_default():
+    schema = yaml.safe_load(SCHEMA.read_text())
+    missing_description, missing_default = [], []
+    for key, node, required in walk_properties(schema):
+        if not node.get("description"):
+            missing_description.append(key)
+        parent_optional = not key.startswith(("genomes.", "expression.sequences."))
+        if not required and "default" not in node and parent_optional and key not in {
+            "expression.genome", "expression.matrix", "expression.sequences"
+        }:
+            missing_default.append(key)
+    assert not missing_description, f"keys without description: {missing_description}"
+    assert not missing_default, f"optional keys without default: {missing_default}"
+
+
+def test_config_readme_is_generated_from_the_schema():
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "config_docs.py"), "--check"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+
+
+def test_minimal_config_gets_every_default():
+    config = {
+        "genomes": {"maize": {"fasta": "a.fa", "gff": "a.gff3"}},
+        "pretraining": {"stage1": ["maize"], "stage2": ["maize"]},
+        "expression": {"genome": "maize", "matrix": "tpm.tsv"},
+    }
+    validate(config, str(SCHEMA))
+    assert config["promoters"]["length"] == 1000
+    assert config["tokenizer"]["vocab_size"] == 5000
+    assert config["tokenizer"]["max_length"] == 256
+    assert config["expression"]["test_fraction"] == 0.3
+    assert config["pretraining"]["mlm_probability"] == 0.15
+    assert config["model"]["preset"] == "paper"
+
+
+def test_unknown_key_is_rejected():
+    config = {
+        "genomes": {"maize": {"fasta": "a.fa", "gff": "a.gff3"}},
+        "pretraining": {"stage1": ["maize"], "stage2": ["maize"]},
+        "expression": {"genome": "maize", "matrix": "tpm.tsv"},
+        "promoter": {"length": 500},
+    }
+    with pytest.raises(Exception, match="promoter"):
+        validate(config, str(SCHEMA))
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"pretraining": {"stage1": ["maize", "wheat"], "stage2": ["maize"]}}, "pretraining.stage1 names genomes not defined"),
+        ({"expression": {"genome": "rice", "matrix": "tpm.tsv"}}, "expression.genome 'rice' is not defined"),
+    ],
+)
+def test_config_references_are_checked(tmp_path: Path, change: dict, message: str):
+    config = {
+        "genomes": {"maize": {"fasta": "a.fa", "gff": "a.gff3"}},
+        "pretraining": {"stage1": ["maize"], "stage2": ["maize"]},
+        "expression": {"genome": "maize", "matrix": "tpm.tsv"},
+    }
+    config.update(change)
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path, "-n", configfile=configfile, check=False)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
