@@ -1,9 +1,8 @@
-# Helpers shared by all rule files: config validation, genome sources, and the list of final outputs.
+# Helpers shared by the rule files (config validation, genome sources, the list of final outputs).
 import re
 
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
-
 
 validate(config, schema="../config/schema.yaml")
 
@@ -58,7 +57,7 @@ def stage_genomes(stage):
 
 
 def final_outputs():
-    """Everything `rule all` builds: the user-facing results of every stage."""
+    """Everything the default target builds; the user-facing results of every stage."""
     outputs = [
         "results/corpus/corpus_stats.tsv",
         "results/corpus/corpus_stats.png",
@@ -69,3 +68,44 @@ def final_outputs():
     ]
     outputs += expand("results/finetune/{variant}/loss.png", variant=FINETUNE_VARIANTS)
     return outputs
+
+
+# --- evaluation (baselines, evaluate, importance) ---
+def evaluated_models():
+    """Every model scored on the test genes: the baselines, then each fine-tuned CornBERT variant."""
+    return BASELINES + [MODEL_NAMES[variant] for variant in FINETUNE_VARIANTS]
+
+
+def evaluated_predictions():
+    return expand("results/predictions/{model}.tsv", model=evaluated_models())
+
+
+def evaluation_figures():
+    """The comparison and predicted-vs-observed figures of plot_evaluation (the rule)."""
+    return expand(
+        "results/evaluation/compare_{metric}.png",
+        metric=["mse_log", "mae_tpm", "pearson", "spearman"],
+    ) + ["results/evaluation/pred_vs_obs.png"]
+
+
+# --- genomes + promoters stage -------------------------------------------------------------------------------
+def extraction_settings():
+    """The `promoters` keys that shape extraction (the corpus filter keys do not, so they trigger no rerun)."""
+    return {key: value for key, value in config["promoters"].items() if key != "corpus"}
+
+
+def pretraining_corpus_inputs(wildcards):
+    """A stage's promoter FASTAs, plus the expression split and test promoters that the corpus must exclude."""
+    genomes = stage_genomes(wildcards.stage)
+    inputs = {"promoters": expand("results/promoters/{genome}.fa", genome=genomes)}
+    if config["pretraining"]["exclude_test_genes"]:
+        inputs["split"] = "results/expression/split.tsv"
+        inputs["expression_promoters"] = "results/expression/promoters.fa"
+    return inputs
+
+
+# --- tokenizer + pretraining stage ---------------------------------------------------------------------------
+def pretrain_init_model(wildcards):
+    """Each stage after the first starts from the previous stage's weights; the first starts from scratch."""
+    index = STAGES.index(wildcards.stage)
+    return f"results/pretrain/{STAGES[index - 1]}/model" if index else []

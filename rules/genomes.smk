@@ -1,1 +1,20 @@
-# Rules of this stage are being written.
+# Genome files given as http(s)/ftp URLs are fetched once into resources/genomes/ (see genome_source()).
+# Downloads run on the submitting host: compute nodes of many clusters have no internet access.
+
+
+localrules:
+    download_genome_file,
+
+
+rule download_genome_file:
+    output:
+        file="resources/genomes/{genome}.{kind}",
+    log:
+        "logs/download_genome_file/{genome}.{kind}.log",
+    conda:
+        "../envs/genomes.yaml"
+    params:
+        url=lambda wildcards: config["genomes"][wildcards.genome][wildcards.kind],
+        sha256=lambda wildcards: expected_sha256(wildcards.genome, wildcards.kind),
+    script:
+        "../workflow_scripts/download_genome_file.py"

@@ -1,1 +1,62 @@
-# Rules of this stage are being written.
+# Promoters per genome (samtools faidx + bedtools getfasta -s), their statistics, and the pretraining corpora.
+
+
+rule extract_promoters:
+    input:
+        fasta=lambda wildcards: genome_source(wildcards.genome, "fasta"),
+        gff=lambda wildcards: genome_source(wildcards.genome, "gff"),
+    output:
+        bed="results/promoters/{genome}.bed",
+        fasta="results/promoters/{genome}.fa",
+        stats="results/promoters/{genome}.stats.tsv",
+    log:
+        "logs/extract_promoters/{genome}.log",
+    benchmark:
+        "benchmarks/extract_promoters/{genome}.tsv"
+    conda:
+        "../envs/genomes.yaml"
+    params:
+        settings=extraction_settings(),
+        chrom_map=lambda wildcards: config["genomes"][wildcards.genome].get(
+            "chrom_map", {}
+        ),
+        sha256=lambda wildcards: {
+            kind: expected_sha256(wildcards.genome, kind) for kind in ("fasta", "gff")
+        },
+    script:
+        "../workflow_scripts/extract_promoters.py"
+
+
+rule summarize_corpus:
+    input:
+        stats=expand(rules.extract_promoters.output.stats, genome=GENOMES),
+        beds=expand(rules.extract_promoters.output.bed, genome=GENOMES),
+    output:
+        table="results/corpus/corpus_stats.tsv",
+        figure=report("results/corpus/corpus_stats.png", category="Promoters"),
+    log:
+        "logs/summarize_corpus/all.log",
+    conda:
+        "../envs/genomes.yaml"
+    script:
+        "../workflow_scripts/summarize_corpus.py"
+
+
+# The split comes from rule split_genes (rules/expression.smk, included later), hence paths, not rules.x.
+rule build_pretraining_corpus:
+    input:
+        unpack(pretraining_corpus_inputs),
+    output:
+        corpus="results/corpus/{stage}.txt",
+    log:
+        "logs/build_pretraining_corpus/{stage}.log",
+    conda:
+        "../envs/genomes.yaml"
+    params:
+        genomes=lambda wildcards: stage_genomes(wildcards.stage),
+        exclude_test_genes=config["pretraining"]["exclude_test_genes"],
+        expression_genome=EXPRESSION.get("genome"),
+        min_length=config["promoters"]["corpus"]["min_length"],
+        max_n_fraction=config["promoters"]["corpus"]["max_n_fraction"],
+    script:
+        "../workflow_scripts/build_pretraining_corpus.py"

@@ -1,0 +1,288 @@
+"""Reading and validating genome FASTA and GFF3 files as users give them (plain, gzip or bgzip).
+
+samtools and bedtools cannot read a gzip (non-BGZF) FASTA, bedtools 2.30 cannot read BGZF either, and both
+need regular line lengths. So the FASTA is validated in one streaming pass that also writes a plain, regularly
+wrapped working copy, which samtools faidx indexes; the user's files are never written next to.
+"""
+
+from __future__ import annotations
+
+import gzip
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import unquote
+
+import pysam
+from tqdm import tqdm
+
+from cornbert.errors import InputError
+
+log = logging.getLogger(__name__)
+
+BASES = b"ACGTNacgtn"
+IUPAC_AMBIGUITY = b"RYSWKMBDHVryswkmbdhv"
+AMBIGUOUS_POLICIES = ("to_n", "error")
+STRANDS = ("+", "-", ".", "?")
+WRAP = 80
+EXAMPLES = 5
+
+
+def detect_compression(path: str | Path) -> str:
+    """'plain', 'gzip' or 'bgzip', from the magic bytes (BGZF = gzip with a 'BC' extra subfield)."""
+    with open(path, "rb") as handle:
+        head = handle.read(18)
+    if head[:2] != b"\x1f\x8b":
+        return "plain"
+    has_extra_field = len(head) >= 14 and head[3] & 0x04
+    return "bgzip" if has_extra_field and head[12:14] == b"BC" else "gzip"
+
+
+class _ProgressReader:
+    """Lines of a plain or gzip/bgzip file, with a progress bar over the bytes read from disk."""
+
+    def __init__(self, path: str | Path, what: str):
+        self.path = Path(path)
+        self.compression = detect_compression(path)
+        self.raw: BinaryIO = open(path, "rb")
+        self.stream: BinaryIO = gzip.GzipFile(fileobj=self.raw) if self.compression != "plain" else self.raw
+        self.progress = tqdm(
+            total=os.path.getsize(path), unit="B", unit_scale=True, desc=f"{what} {self.path.name}", mininterval=2
+        )
+
+    def lines(self) -> Iterator[tuple[int, bytes]]:
+        try:
+            for number, line in enumerate(self.stream, start=1):
+                if number % 65536 == 0:
+                    self.progress.update(self.raw.tell() - self.progress.n)
+                yield number, line
+        except (OSError, EOFError) as error:  # corrupt or truncated gzip
+            raise InputError(self.path, f"cannot be read as {self.compression}: {error}") from error
+        self.progress.update(self.progress.total - self.progress.n)
+
+    def close(self) -> None:
+        self.progress.close()
+        self.stream.close()
+        self.raw.close()
+
+
+@dataclass(frozen=True)
+class FastaSummary:
+    compression: str
+    lengths: dict[str, int]
+
+
+def write_indexed_fasta(source: str | Path, destination: str | Path, ambiguous_bases: str = "to_n") -> FastaSummary:
+    """Validate FASTA `source` and write it to `destination` as plain FASTA indexed by samtools faidx.
+
+    Letters are kept as they are (IUPAC codes are converted later, per promoter, so that they can be counted).
+    Errors: no '>' header first, a header without a name, duplicate names, a sequence without residues,
+    letters outside IUPAC, IUPAC ambiguity codes when `ambiguous_bases` is 'error', and an empty file.
+    """
+    if ambiguous_bases not in AMBIGUOUS_POLICIES:
+        raise ValueError(f"ambiguous_bases must be one of {AMBIGUOUS_POLICIES}, not {ambiguous_bases!r}")
+    reader = _ProgressReader(source, "validating FASTA")
+    lengths: dict[str, int] = {}
+    header_line: dict[str, int] = {}
+    name = ""
+    pending = bytearray()
+    try:
+        with open(destination, "wb") as out:
+
+            def flush(final: bool) -> None:
+                cut = len(pending) if final else len(pending) // WRAP * WRAP
+                if cut:
+                    out.write(b"\n".join(pending[i : i + WRAP] for i in range(0, cut, WRAP)) + b"\n")
+                    del pending[:cut]
+
+            def finish_sequence() -> None:
+                if name and lengths[name] == 0:
+                    raise InputError(source, f"sequence '{name}' (line {header_line[name]}) is empty")
+                flush(final=True)
+
+            for number, line in reader.lines():
+                line = line.rstrip()
+                if not line:
+                    continue
+                if line.startswith(b">"):
+                    finish_sequence()
+                    fields = line[1:].split()
+                    if not fields:
+                        raise InputError(source, f"line {number}: header '>' without a sequence name")
+                    name = fields[0].decode("utf-8", errors="replace")
+                    if name in lengths:
+                        raise InputError(
+                            source,
+                            f"line {number}: duplicate sequence name '{name}' (first at line {header_line[name]})",
+                        )
+                    lengths[name] = 0
+                    header_line[name] = number
+                    out.write(b">" + fields[0] + b"\n")
+                    continue
+                if not name:
+                    raise InputError(
+                        source,
+                        f"line {number}: sequence before the first '>' header: not a FASTA file? "
+                        f"(starts with {line[:40]!r})",
+                    )
+                other = line.translate(None, BASES)
+                if other:
+                    _check_letters(source, number, name, other, ambiguous_bases)
+                lengths[name] += len(line)
+                pending += line
+                if len(pending) >= WRAP * 4096:
+                    flush(final=False)
+            finish_sequence()
+    finally:
+        reader.close()
+    if not lengths:
+        raise InputError(source, "no sequences: the genome FASTA is empty")
+    pysam.faidx(str(destination))  # samtools faidx: the index bedtools getfasta reads
+    with pysam.FastaFile(str(destination)) as indexed:
+        indexed_lengths = dict(zip(indexed.references, indexed.lengths))
+    if indexed_lengths != lengths:
+        raise RuntimeError(f"samtools faidx of {destination} disagrees with the validating reader")
+    log.info("%s: %s FASTA, %d sequences, %d bp", source, reader.compression, len(lengths), sum(lengths.values()))
+    return FastaSummary(compression=reader.compression, lengths=lengths)
+
+
+def _check_letters(source: str | Path, number: int, name: str, other: bytes, ambiguous_bases: str) -> None:
+    invalid = other.translate(None, IUPAC_AMBIGUITY)
+    if invalid:
+        letter = chr(invalid[0])
+        raise InputError(
+            source,
+            f"line {number} (sequence '{name}'): character {letter!r} is not a nucleotide "
+            "(allowed: ACGTN and the IUPAC codes RYSWKMBDHV, any case)",
+        )
+    if ambiguous_bases == "error":
+        raise InputError(
+            source,
+            f"line {number} (sequence '{name}'): IUPAC ambiguity code {chr(other[0])!r}; "
+            "set promoters.ambiguous_bases: to_n to convert such codes to N",
+        )
+
+
+@dataclass(frozen=True)
+class Gene:
+    gene_id: str
+    chrom: str  # FASTA name, after genomes.NAME.chrom_map
+    start: int  # 1-based, inclusive (as in GFF3)
+    end: int  # 1-based, inclusive
+    strand: str  # '+', '-', or '.'/'?' when unknown
+
+
+def read_genes(
+    path: str | Path,
+    feature_type: str = "gene",
+    id_attribute: str = "ID",
+    strip_id_prefixes: tuple[str, ...] | list[str] = (),
+    chrom_map: dict[str, str] | None = None,
+) -> list[Gene]:
+    """The records of `feature_type` in GFF3 `path` (plain or gzip), after checking every feature line."""
+    chrom_map = chrom_map or {}
+    genes: list[Gene] = []
+    id_line: dict[str, int] = {}
+    types: Counter[str] = Counter()
+    reader = _ProgressReader(path, "reading GFF3")
+    try:
+        for number, raw in reader.lines():
+            try:
+                line = raw.decode("utf-8").rstrip("\r\n")
+            except UnicodeDecodeError as error:
+                raise InputError(path, f"line {number}: not UTF-8 text: not a GFF3 file?") from error
+            if line.startswith("##FASTA"):
+                break  # an embedded FASTA section ends the features
+            if not line.strip() or line.startswith("#"):
+                continue
+            columns = line.split("\t")
+            if len(columns) != 9:
+                raise InputError(
+                    path,
+                    f"line {number}: expected 9 tab-separated GFF3 columns, found {len(columns)} "
+                    f"(spaces instead of tabs?): {line[:80]!r}",
+                )
+            seqid, _, kind, start_text, end_text, _, strand, _, attributes = columns
+            try:
+                start, end = int(start_text), int(end_text)
+            except ValueError as error:
+                raise InputError(
+                    path, f"line {number}: start and end must be integers, got {start_text!r} and {end_text!r}"
+                ) from error
+            if start < 1 or start > end:
+                raise InputError(path, f"line {number}: need 1 <= start <= end, got start {start}, end {end}")
+            if strand not in STRANDS:
+                raise InputError(path, f"line {number}: strand must be one of + - . ?, got {strand!r}")
+            types[kind] += 1
+            if kind != feature_type:
+                continue
+            gene_id = _attribute(attributes, id_attribute)
+            if gene_id is None:
+                raise InputError(path, f"line {number}: {kind} record without a {id_attribute}= attribute")
+            gene_id = _strip_prefix(gene_id, strip_id_prefixes)
+            if not gene_id or any(c.isspace() for c in gene_id):
+                raise InputError(path, f"line {number}: gene ID {gene_id!r} is empty or contains whitespace")
+            if gene_id in id_line:
+                raise InputError(
+                    path, f"line {number}: duplicate gene ID '{gene_id}' (first at line {id_line[gene_id]})"
+                )
+            id_line[gene_id] = number
+            genes.append(Gene(gene_id, chrom_map.get(seqid, seqid), start, end, strand))
+    finally:
+        reader.close()
+    if not types:
+        raise InputError(path, "no feature lines: the GFF3 annotation is empty")
+    if not genes:
+        present = ", ".join(f"{kind} ({count})" for kind, count in types.most_common(EXAMPLES))
+        raise InputError(
+            path,
+            f"no records of type '{feature_type}' in column 3 (types present: {present}); "
+            "set promoters.feature_type",
+        )
+    log.info("%s: %d %s records", path, len(genes), feature_type)
+    return genes
+
+
+def _attribute(attributes: str, key: str) -> str | None:
+    for field in attributes.split(";"):
+        name, sep, value = field.partition("=")
+        if sep and name.strip() == key:
+            return unquote(value.strip())
+    return None
+
+
+def _strip_prefix(gene_id: str, prefixes: tuple[str, ...] | list[str]) -> str:
+    for prefix in prefixes:
+        if gene_id.startswith(prefix):
+            return gene_id[len(prefix) :]
+    return gene_id
+
+
+def check_genes_on_chromosomes(
+    genes: list[Gene], lengths: dict[str, int], gff_path: str | Path, fasta_path: str | Path, genome: str
+) -> None:
+    """Every gene must lie on a FASTA sequence, within its length; the error shows names from both sides."""
+    missing = sorted({gene.chrom for gene in genes} - set(lengths))
+    if missing:
+        raise InputError(
+            gff_path,
+            f"{len(missing)} GFF3 sequence name(s) not in the FASTA {fasta_path}: "
+            f"GFF3 has {_examples(missing)}; FASTA has {_examples(list(lengths))}. "
+            f"Map the names with genomes.{genome}.chrom_map (GFF3 name: FASTA name).",
+        )
+    for gene in genes:
+        if gene.end > lengths[gene.chrom]:
+            raise InputError(
+                gff_path,
+                f"gene '{gene.gene_id}' ends at {gene.end}, beyond the end of '{gene.chrom}' "
+                f"({lengths[gene.chrom]} bp in {fasta_path}): GFF3 and FASTA from different assemblies?",
+            )
+
+
+def _examples(names: list[str]) -> str:
+    shown = ", ".join(repr(name) for name in names[:EXAMPLES])
+    return shown + (f" and {len(names) - EXAMPLES} more" if len(names) > EXAMPLES else "")
