@@ -1,1 +1,23 @@
-# Rules of this stage are being written.
+# The study's comparison models, fitted on the same training genes as CornBERT and scored on the same test genes.
+
+
+rule fit_baseline:
+    input:
+        targets="results/expression/targets.tsv",
+        split="results/expression/split.tsv",
+        promoters="results/expression/promoters.fa",
+    output:
+        predictions="results/predictions/{baseline}.tsv",
+    log:
+        "logs/fit_baseline/{baseline}.log",
+    benchmark:
+        "benchmarks/fit_baseline/{baseline}.tsv"
+    wildcard_constraints:
+        baseline="|".join(BASELINES),
+    conda:
+        "../envs/baselines.yaml"
+    params:
+        baselines=config["baselines"],
+        seed=config["seed"],
+    script:
+        "../workflow_scripts/fit_baseline.py"

@@ -67,6 +67,7 @@ def final_outputs():
         "results/importance/importance.png",
     ]
     outputs += expand("results/finetune/{variant}/loss.png", variant=FINETUNE_VARIANTS)
+    outputs += evaluation_figures()
     return outputs
 
 
@@ -109,3 +110,20 @@ def pretrain_init_model(wildcards):
     """Each stage after the first starts from the previous stage's weights; the first starts from scratch."""
     index = STAGES.index(wildcards.stage)
     return f"results/pretrain/{STAGES[index - 1]}/model" if index else []
+
+
+# --- expression stage ----------------------------------------------------------------------------------------
+def expression_table():
+    """The measurements: the expression matrix, or in sequence mode the table of the user's sequences."""
+    return EXPRESSION["sequences"]["table"] if SEQUENCE_MODE else EXPRESSION["matrix"]
+
+
+def expression_sequences():
+    """The sequences the targets are joined with: expression.genome's promoters, or the user's FASTA."""
+    if SEQUENCE_MODE:
+        return EXPRESSION["sequences"]["fasta"]
+    return expand(rules.extract_promoters.output.fasta, genome=EXPRESSION["genome"])[0]
+
+
+def expression_split_column():
+    return EXPRESSION["sequences"].get("split_column") if SEQUENCE_MODE else None

@@ -1,1 +1,83 @@
-# Rules of this stage are being written.
+# Scores of CornBERT and the baselines on the test genes, the study's tables and comparison figures.
+
+
+rule evaluate_models:
+    input:
+        targets="results/expression/targets.tsv",
+        split="results/expression/split.tsv",
+        predictions=evaluated_predictions(),
+    output:
+        metrics=report(
+            "results/evaluation/metrics.tsv",
+            caption="../report/metrics.rst",
+            category="Evaluation",
+            subcategory="Tables",
+        ),
+        table_mse=report(
+            "results/evaluation/table_mse.tsv",
+            caption="../report/table_mse.rst",
+            category="Evaluation",
+            subcategory="Tables",
+        ),
+        table_mae=report(
+            "results/evaluation/table_mae.tsv",
+            caption="../report/table_mae.rst",
+            category="Evaluation",
+            subcategory="Tables",
+        ),
+    log:
+        "logs/evaluate_models/all.log",
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        models=evaluated_models(),
+        reported_model=MODEL_NAMES["pretrained"],
+    script:
+        "../workflow_scripts/evaluate_models.py"
+
+
+rule plot_evaluation:
+    input:
+        metrics=rules.evaluate_models.output.metrics,
+        targets="results/expression/targets.tsv",
+        split="results/expression/split.tsv",
+        predictions=evaluated_predictions(),
+    output:
+        compare_mse_log=report(
+            "results/evaluation/compare_mse_log.png",
+            caption="../report/compare.rst",
+            category="Evaluation",
+            subcategory="Model comparison",
+        ),
+        compare_mae_tpm=report(
+            "results/evaluation/compare_mae_tpm.png",
+            caption="../report/compare.rst",
+            category="Evaluation",
+            subcategory="Model comparison",
+        ),
+        compare_pearson=report(
+            "results/evaluation/compare_pearson.png",
+            caption="../report/compare.rst",
+            category="Evaluation",
+            subcategory="Model comparison",
+        ),
+        compare_spearman=report(
+            "results/evaluation/compare_spearman.png",
+            caption="../report/compare.rst",
+            category="Evaluation",
+            subcategory="Model comparison",
+        ),
+        pred_vs_obs=report(
+            "results/evaluation/pred_vs_obs.png",
+            caption="../report/pred_vs_obs.rst",
+            category="Evaluation",
+            subcategory="Model comparison",
+        ),
+    log:
+        "logs/plot_evaluation/all.log",
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        models=evaluated_models(),
+    script:
+        "../workflow_scripts/plot_evaluation.py"

@@ -1,1 +1,31 @@
-# Rules of this stage are being written.
+# In-silico mutagenesis of the fine-tuned model: which promoter positions its predictions depend on.
+
+
+rule compute_importance:
+    input:
+        model="results/finetune/pretrained/model",
+        targets="results/expression/targets.tsv",
+        split="results/expression/split.tsv",
+        promoters="results/expression/promoters.fa",
+    output:
+        table=report(
+            "results/importance/importance.tsv",
+            caption="../report/importance_table.rst",
+            category="Importance",
+        ),
+        heatmap=report(
+            "results/importance/importance.png",
+            caption="../report/importance.rst",
+            category="Importance",
+        ),
+    log:
+        "logs/compute_importance/all.log",
+    benchmark:
+        "benchmarks/compute_importance/all.tsv"
+    conda:
+        "../envs/ml.yaml"
+    params:
+        importance=config["importance"],
+        seed=config["seed"],
+    script:
+        "../workflow_scripts/compute_importance.py"

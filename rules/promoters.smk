@@ -17,12 +17,8 @@ rule extract_promoters:
         "../envs/genomes.yaml"
     params:
         settings=extraction_settings(),
-        chrom_map=lambda wildcards: config["genomes"][wildcards.genome].get(
-            "chrom_map", {}
-        ),
-        sha256=lambda wildcards: {
-            kind: expected_sha256(wildcards.genome, kind) for kind in ("fasta", "gff")
-        },
+        chrom_map=lambda wildcards: config["genomes"][wildcards.genome].get("chrom_map", {}),
+        sha256=lambda wildcards: {kind: expected_sha256(wildcards.genome, kind) for kind in ("fasta", "gff")},
     script:
         "../workflow_scripts/extract_promoters.py"
 
@@ -33,7 +29,7 @@ rule summarize_corpus:
         beds=expand(rules.extract_promoters.output.bed, genome=GENOMES),
     output:
         table="results/corpus/corpus_stats.tsv",
-        figure=report("results/corpus/corpus_stats.png", category="Promoters"),
+        figure=report("results/corpus/corpus_stats.png", caption="../report/corpus_stats.rst", category="Corpus"),
     log:
         "logs/summarize_corpus/all.log",
     conda:

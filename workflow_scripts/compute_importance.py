@@ -1,0 +1,44 @@
+"""Mutagenesis heatmap of the fine-tuned CornBERT on test-gene promoters (batched inference)."""
+
+import logging
+
+import numpy as np
+import torch
+
+from cornbert.baselines import check_split, promoters_for, read_promoters
+from cornbert.importance import ImportanceConfig, hottest_distance, mutation_importance
+from cornbert.plots import plot_importance
+from cornbert.regressor import load_regressor, predict_log
+from cornbert.runtime import run_entry, seed_everything
+from cornbert.tables import read_split, read_targets, write_tsv
+
+log = logging.getLogger("cornbert.compute_importance")
+
+
+def main(smk) -> None:
+    seed_everything(smk.params.seed)
+    torch.set_num_threads(max(1, smk.threads))
+    config = ImportanceConfig(**smk.params.importance)
+    targets = read_targets(smk.input.targets)
+    split = read_split(smk.input.split)
+    check_split(targets, split, smk.input.split)
+    test_genes = sorted(targets.index[split.reindex(targets.index).eq("test").to_numpy()])
+    rng = np.random.default_rng(smk.params.seed)
+    genes = sorted(rng.choice(test_genes, size=min(config.genes, len(test_genes)), replace=False))
+    sequences = promoters_for(genes, read_promoters(smk.input.promoters), smk.input.promoters)
+
+    model, tokenizer, tissues = load_regressor(smk.input.model)
+    log.info("mutagenesis of %d test genes, L in %s, %d positions x %d draws each", len(genes), config.lengths,
+             config.positions_per_sequence, config.draws)
+
+    def predict(batch: list[str]) -> np.ndarray:
+        return predict_log(model, tokenizer, batch, batch_size=config.batch_size)
+
+    table = mutation_importance(sequences, predict, config, seed=smk.params.seed)
+    write_tsv(table, smk.output.table, index=False)
+    log.info("largest mean |change| at %d-%d bp from the gene", hottest_distance(table),
+             hottest_distance(table) + config.bin_size - 1)
+    plot_importance(table, config.bin_size, smk.output.heatmap)
+
+
+run_entry(main, snakemake)  # noqa: F821

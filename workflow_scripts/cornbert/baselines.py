@@ -1,0 +1,194 @@
+"""The comparison models of the study, fitted on the training genes and scored on the test genes.
+
+- `const_mean`: every test gene gets the training mean of each tissue (the reference for % reduction).
+- `hand_eng`: binary presence of known plant promoter elements (cornbert.cis_elements), anywhere and per distance
+  window, then one LightGBM regressor per tissue.
+- `BOW_5mer`: counts of every k-mer (k = 5) on the given strand, then a linear regression (all tissues at once).
+
+All targets are log(TPM+1). `fit_predict` is the only entry point: it selects training rows by the split before
+any model sees the targets, so no test target can reach a fitted model.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import lightgbm
+import numpy as np
+import pandas as pd
+from Bio.SeqIO.FastaIO import SimpleFastaParser
+from sklearn.linear_model import LinearRegression, Ridge
+
+from cornbert.cis_elements import ELEMENTS, CisElement, reverse_complement
+from cornbert.errors import InputError
+
+log = logging.getLogger(__name__)
+
+BASELINES = ("const_mean", "hand_eng", "BOW_5mer")
+
+
+@dataclass
+class HandEngConfig:
+    # Edges (bp upstream of the gene) of the position windows; presence anywhere is always a feature too.
+    window_edges: list[int] = field(default_factory=lambda: [0, 100, 500, 1000])
+    n_estimators: int = 300
+    learning_rate: float = 0.05
+    num_leaves: int = 31
+    min_child_samples: int = 20
+
+
+@dataclass
+class BowConfig:
+    k: int = 5
+    strands: str = "forward"  # "forward": the promoter as given; "canonical": a k-mer and its reverse complement pooled
+    ridge_alpha: float = 0.0  # 0: ordinary least squares, as in the study; > 0: ridge
+
+
+def read_promoters(path: str | Path) -> dict[str, str]:
+    """Promoter sequences by gene ID from a FASTA file (header = gene ID)."""
+    sequences: dict[str, str] = {}
+    with open(path) as handle:
+        for header, sequence in SimpleFastaParser(handle):
+            gene_id = header.split()[0] if header.strip() else ""
+            if not gene_id:
+                raise InputError(path, "a FASTA record has an empty header (expected the gene ID)")
+            if gene_id in sequences:
+                raise InputError(path, f"gene ID {gene_id!r} appears twice")
+            sequences[gene_id] = sequence.upper()
+    if not sequences:
+        raise InputError(path, "no FASTA records")
+    return sequences
+
+
+def promoters_for(genes: Sequence[str], sequences: Mapping[str, str], path: str | Path) -> list[str]:
+    missing = [g for g in genes if g not in sequences]
+    if missing:
+        raise InputError(path, f"no promoter for {len(missing)} gene(s) of the targets table, e.g. {missing[:3]}")
+    return [sequences[g] for g in genes]
+
+
+def check_split(targets: pd.DataFrame, split: pd.Series, path: str | Path) -> None:
+    """Every gene of the targets must be 'train' or 'test' in the split, and both sets must be non-empty."""
+    labels = split.reindex(targets.index)
+    if labels.isna().any():
+        missing = list(labels.index[labels.isna()][:3])
+        raise InputError(path, f"{int(labels.isna().sum())} gene(s) of the targets table have no split, e.g. {missing}")
+    unknown = sorted(set(labels) - {"train", "test"})
+    if unknown:
+        raise InputError(path, f"split values must be 'train' or 'test', found {unknown}")
+    if not (labels == "train").any() or not (labels == "test").any():
+        raise InputError(path, "the split needs at least one training and one test gene")
+
+
+def distance_from_gene(index: np.ndarray | int, length: int) -> np.ndarray | int:
+    """bp upstream of the gene of promoter index `index`: 1 for the last base (promoters end at the gene).
+
+    The demo world (cornbert.demo_world, planted_rule.json) uses the same convention.
+    """
+    return length - index
+
+
+# --- features -------------------------------------------------------------------------------------------------
+
+
+def element_features(
+    sequences: Sequence[str], window_edges: Sequence[int], elements: Sequence[CisElement] = ELEMENTS
+) -> pd.DataFrame:
+    """0/1 presence of each element anywhere and in each distance window [edge_i, edge_i+1) (by the match's centre)."""
+    edges = np.asarray(window_edges)
+    windows = [f"{lo}-{hi}" for lo, hi in itertools.pairwise(edges)]
+    columns = [f"{e.name}@any" for e in elements] + [f"{e.name}@{w}" for e in elements for w in windows]
+    features = np.zeros((len(sequences), len(columns)), dtype=np.uint8)
+    n_elements = len(elements)
+    for j, element in enumerate(elements):
+        regex = element.regex()
+        for i, sequence in enumerate(sequences):
+            hits = [(m.start(), len(m.group(1))) for m in regex.finditer(sequence)]
+            if not hits:
+                continue
+            features[i, j] = 1
+            centres = np.array([start + (width - 1) / 2 for start, width in hits])
+            window = np.searchsorted(edges, distance_from_gene(centres, len(sequence)), side="right") - 1
+            for w in np.unique(window[(window >= 0) & (window < len(windows))]):
+                features[i, n_elements + j * len(windows) + w] = 1
+    return pd.DataFrame(features, columns=columns)
+
+
+def kmer_vocabulary(k: int) -> list[str]:
+    return ["".join(p) for p in itertools.product("ACGT", repeat=k)]
+
+
+def kmer_counts(sequences: Sequence[str], k: int, strands: str = "forward") -> pd.DataFrame:
+    """Occurrences of every k-mer (overlapping; k-mers containing N are skipped)."""
+    if strands not in ("forward", "canonical"):
+        raise ValueError(f"strands must be 'forward' or 'canonical', not {strands!r}")
+    base_code = np.full(256, -1, dtype=np.int64)
+    base_code[np.frombuffer(b"ACGT", dtype=np.uint8)] = np.arange(4)
+    weights = 4 ** np.arange(k - 1, -1, -1)
+    counts = np.zeros((len(sequences), 4**k), dtype=np.float32)
+    for i, sequence in enumerate(sequences):
+        codes = base_code[np.frombuffer(sequence.encode(), dtype=np.uint8)]
+        if len(codes) < k:
+            continue
+        windows = np.lib.stride_tricks.sliding_window_view(codes, k)  # [positions, k]
+        valid = (windows >= 0).all(axis=1)
+        counts[i] = np.bincount(windows[valid] @ weights, minlength=4**k)
+    kmers = kmer_vocabulary(k)
+    table = pd.DataFrame(counts, columns=kmers)
+    if strands == "canonical":
+        table = table.T.groupby([min(kmer, reverse_complement(kmer)) for kmer in kmers]).sum().T
+    return table
+
+
+# --- models ---------------------------------------------------------------------------------------------------
+
+
+def fit_predict(
+    baseline: str,
+    targets: pd.DataFrame,
+    split: pd.Series,
+    sequences: Sequence[str],
+    hand_eng: HandEngConfig,
+    bow: BowConfig,
+    seed: int,
+    threads: int = 1,
+) -> pd.DataFrame:
+    """Fit `baseline` on the training genes and return its log(TPM+1) predictions for the test genes.
+
+    `sequences` are aligned with `targets.index`; `split` gives 'train'/'test' per gene ID.
+    """
+    is_train = split.reindex(targets.index).eq("train").to_numpy()
+    is_test = split.reindex(targets.index).eq("test").to_numpy()
+    y_train = targets.to_numpy()[is_train]  # the only place targets are read
+    test_index = targets.index[is_test]
+    log.info("%s: %d training genes, %d test genes, %d tissues", baseline, is_train.sum(), is_test.sum(), y_train.shape[1])
+
+    if baseline == "const_mean":
+        prediction = np.tile(y_train.mean(axis=0), (is_test.sum(), 1))
+    elif baseline == "hand_eng":
+        x = element_features(sequences, hand_eng.window_edges).to_numpy(dtype=np.float32)
+        log.info("hand_eng: %d binary element features", x.shape[1])
+        prediction = np.column_stack([
+            lightgbm.LGBMRegressor(
+                n_estimators=hand_eng.n_estimators,
+                learning_rate=hand_eng.learning_rate,
+                num_leaves=hand_eng.num_leaves,
+                min_child_samples=hand_eng.min_child_samples,
+                random_state=seed,
+                n_jobs=threads,
+                verbose=-1,
+            ).fit(x[is_train], y_train[:, t]).predict(x[is_test])
+            for t in range(y_train.shape[1])
+        ])  # fmt: skip
+    elif baseline == "BOW_5mer":
+        x = kmer_counts(sequences, bow.k, bow.strands).to_numpy()
+        log.info("BOW: %d %d-mer count features (%s)", x.shape[1], bow.k, bow.strands)
+        model = LinearRegression() if bow.ridge_alpha == 0 else Ridge(alpha=bow.ridge_alpha, random_state=seed)
+        prediction = model.fit(x[is_train], y_train).predict(x[is_test])
+    else:
+        raise ValueError(f"unknown baseline {baseline!r}; known: {', '.join(BASELINES)}")
+    return pd.DataFrame(prediction, index=test_index, columns=targets.columns)
