@@ -127,3 +127,10 @@ def expression_sequences():
 
 def expression_split_column():
     return EXPRESSION["sequences"].get("split_column") if SEQUENCE_MODE else None
+
+
+# --- fine-tuning stage ---------------------------------------------------------------------------------------
+def finetuned_model(wildcards):
+    """The model directory behind a prediction table's model name (CornBERT -> the `pretrained` variant)."""
+    variant = {name: variant for variant, name in MODEL_NAMES.items()}[wildcards.model]
+    return f"results/finetune/{variant}/model"
