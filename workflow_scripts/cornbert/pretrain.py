@@ -1,0 +1,403 @@
+"""RoBERTa masked-LM pretraining: a plain, resumable, deterministic training loop (one process or DDP).
+
+Every random choice of a step (which sequences, which tokens are masked, dropout) is drawn from a seed derived
+from (seed, step), so a run resumed from a checkpoint at step k continues exactly as if it had never stopped,
+and the batch a step sees does not depend on how it is split into micro-batches or processes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+from transformers import PreTrainedTokenizerFast, RobertaForMaskedLM, get_linear_schedule_with_warmup
+
+from cornbert import distributed
+from cornbert.errors import InputError
+from cornbert.lamb import Lamb
+from cornbert.model import roberta_config
+from cornbert.runtime import atomic_path, seed_everything
+from cornbert.tables import write_tsv
+from cornbert.tokenizer import load_tokenizer, read_corpus
+
+log = logging.getLogger("cornbert.pretrain")
+
+CHECKPOINT_FILE = "checkpoint.pt"
+IGNORE_INDEX = -100  # label of tokens that are not masked (ignored by the loss)
+# Settings that change how a run is computed but not what it computes; a checkpoint survives changing them.
+NOT_IN_FINGERPRINT = ("micro_batch_size", "checkpoint_steps", "eval_steps")
+
+
+@dataclass(frozen=True)
+class PretrainSettings:
+    """The `pretraining` section of the config (genome lists aside) plus the global seed."""
+
+    mlm_probability: float = 0.15
+    eval_fraction: float = 0.05
+    epochs: float = 3
+    max_steps: int | None = None
+    batch_size: int = 64
+    micro_batch_size: int = 16
+    learning_rate: float = 1e-4
+    warmup_steps: int = 50
+    weight_decay: float = 0.01
+    optimizer: str = "lamb"
+    eval_steps: int = 500
+    checkpoint_steps: int = 500
+    cpu_bf16: bool = False
+    seed: int = 42
+
+    @classmethod
+    def from_config(cls, section: dict[str, Any], seed: int) -> PretrainSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{key: value for key, value in section.items() if key in known}, seed=seed)
+
+
+def pretrain(
+    corpus: str,
+    tokenizer_dir: str,
+    output_dir: str,
+    metrics_path: str,
+    checkpoint_dir: str,
+    settings: dict[str, Any],
+    model: dict[str, Any],
+    init_model_dir: str | None = None,
+) -> float:
+    """Train a masked LM on `corpus` (from `init_model_dir` if given, else from scratch with the `model` section).
+
+    Saves the model and tokenizer to `output_dir`, one row per step to `metrics_path`, and returns the final
+    held-out MLM loss. Arguments are plain values so that distributed.launch can hand them to torchrun.
+    """
+    run = PretrainSettings(**settings)
+    context = distributed.setup()
+    try:
+        return _pretrain(context, run, corpus, tokenizer_dir, output_dir, metrics_path, checkpoint_dir, model,
+                         init_model_dir)  # fmt: skip
+    finally:
+        distributed.teardown(context)
+
+
+def _pretrain(
+    context: distributed.Context,
+    run: PretrainSettings,
+    corpus: str,
+    tokenizer_dir: str,
+    output_dir: str,
+    metrics_path: str,
+    checkpoint_dir: str,
+    model_section: dict[str, Any],
+    init_model_dir: str | None,
+) -> float:
+    seed_everything(run.seed)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    sequences = read_corpus(corpus)
+    train_ids, eval_ids = _tokenize_split(tokenizer, sequences, run, corpus)
+    steps = total_steps(run, len(train_ids))
+    accumulation = _accumulation_steps(run, context.world_size)
+    log.info(
+        "%d training / %d held-out promoters; %d steps of %d sequences (%d x %d micro-batches on %d process(es))",
+        len(train_ids), len(eval_ids), steps, run.batch_size, accumulation, run.micro_batch_size,
+        context.world_size,
+    )  # fmt: skip
+
+    model = build_model(tokenizer, model_section, init_model_dir).to(context.device)
+    optimizer = _optimizer(model, run)
+    scheduler = get_linear_schedule_with_warmup(optimizer, run.warmup_steps, steps)
+    rows: list[dict[str, float]] = []
+    checkpoint = Path(checkpoint_dir) / CHECKPOINT_FILE
+    fingerprint = _fingerprint(run, model_section, corpus, tokenizer_dir, init_model_dir)
+    start = _resume(checkpoint, fingerprint, model, optimizer, scheduler, rows)
+
+    ddp_model = distributed.wrap(model, context)
+    eval_batches = _eval_batches(tokenizer, eval_ids, run)
+    autocast = _autocast(context.device, run.cpu_bf16)
+    progress = tqdm(
+        total=steps, initial=start, desc="MLM steps", unit="step", file=_progress_stream(),
+        mininterval=10, disable=not context.is_main,
+    )  # fmt: skip
+    for step in range(start, steps):
+        model.train()
+        inputs, attention, labels = _step_batch(tokenizer, train_ids, run, step)
+        n_masked = max(int((labels != IGNORE_INDEX).sum()), 1)
+        # Dropout differs between ranks but is reproducible per (seed, step, rank).
+        torch.manual_seed(_derived_seed(run.seed, step, 1 + context.rank))
+        loss_sum = torch.zeros((), device=context.device)
+        micro_batches = range(context.rank, accumulation * context.world_size, context.world_size)
+        for position, micro in enumerate(micro_batches):
+            rows_of_micro = slice(micro * run.micro_batch_size, (micro + 1) * run.micro_batch_size)
+            last = position == accumulation - 1
+            sync = ddp_model.no_sync() if context.world_size > 1 and not last else nullcontext()
+            with sync, autocast:
+                micro_loss = _masked_lm_loss_sum(
+                    ddp_model, inputs[rows_of_micro], attention[rows_of_micro], labels[rows_of_micro], context.device
+                )
+            # DDP averages gradients over ranks; scaling by world_size turns that into the step's token mean.
+            (micro_loss * context.world_size / n_masked).backward()
+            loss_sum += micro_loss.detach()
+        learning_rate = scheduler.get_last_lr()[0]  # the rate this step uses
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        done = step + 1
+        row = {
+            "step": done,
+            "epoch": done * run.batch_size / len(train_ids),
+            "learning_rate": learning_rate,
+            "train_loss": float(distributed.all_reduce_sum(loss_sum, context)) / n_masked,
+            "eval_loss": math.nan,
+        }
+        if done % run.eval_steps == 0 or done == steps:
+            row["eval_loss"] = evaluate(model, eval_batches, context, autocast)
+            log.info(
+                "step %d/%d: train loss %.4f, held-out loss %.4f", done, steps, row["train_loss"], row["eval_loss"]
+            )
+        rows.append(row)
+        progress.update()
+        progress.set_postfix(loss=f"{row['train_loss']:.3f}", refresh=False)
+        if done % run.checkpoint_steps == 0 and done < steps and context.is_main:
+            _save_checkpoint(checkpoint, fingerprint, done, model, optimizer, scheduler, rows)
+        distributed.barrier(context)
+    progress.close()
+
+    final_loss = rows[-1]["eval_loss"] if rows else evaluate(model, eval_batches, context, autocast)
+    distributed.assert_ranks_in_sync(model, context, "after pretraining")
+    if context.is_main:
+        _save_model(model, tokenizer, output_dir)
+        write_tsv(pd.DataFrame(rows, columns=["step", "epoch", "learning_rate", "train_loss", "eval_loss"]),
+                  metrics_path, index=False)  # fmt: skip
+        shutil.rmtree(checkpoint_dir, ignore_errors=True)
+        log.info("final held-out masked-LM loss: %.4f (ln vocabulary = %.2f)", final_loss, math.log(len(tokenizer)))
+    distributed.barrier(context)
+    return final_loss
+
+
+def build_model(
+    tokenizer: PreTrainedTokenizerFast, model_section: dict[str, Any], init_model_dir: str | None
+) -> RobertaForMaskedLM:
+    """Stage 1: a fresh RoBERTa of the configured size. Stage 2: the stage-1 weights, architecture included."""
+    if init_model_dir is None:
+        config = roberta_config(
+            model_section.get("preset", "paper"), model_section.get("overrides", {}), len(tokenizer),
+            tokenizer.model_max_length,
+        )  # fmt: skip
+        return RobertaForMaskedLM(config)
+    if not (Path(init_model_dir) / "config.json").is_file():
+        raise InputError(init_model_dir, "no config.json: not a model saved by pretrain_model")
+    log.info("starting from the weights in %s (its architecture; the `model` section is not used)", init_model_dir)
+    model = RobertaForMaskedLM.from_pretrained(init_model_dir, attn_implementation="sdpa")
+    if model.config.vocab_size != len(tokenizer):
+        raise InputError(
+            init_model_dir, f"model vocabulary {model.config.vocab_size} != tokenizer vocabulary {len(tokenizer)}"
+        )
+    return model
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, batches: list, context: distributed.Context, autocast) -> float:
+    """Held-out MLM loss per masked token, with masks fixed once so that every evaluation is comparable."""
+    model.eval()
+    loss_sum = torch.zeros((), device=context.device)
+    n_masked = 0
+    for inputs, attention, labels in batches[context.rank :: context.world_size]:
+        with autocast:
+            loss_sum += _masked_lm_loss_sum(model, inputs, attention, labels, context.device)
+        n_masked += int((labels != IGNORE_INDEX).sum())
+    totals = distributed.all_reduce_sum(
+        torch.stack([loss_sum.float(), torch.tensor(float(n_masked), device=context.device)]), context
+    )
+    return float(totals[0] / totals[1].clamp(min=1))
+
+
+def total_steps(run: PretrainSettings, n_train: int) -> int:
+    if run.max_steps is not None:
+        return run.max_steps
+    return max(1, math.ceil(run.epochs * n_train / run.batch_size))
+
+
+def mask_tokens(
+    input_ids: torch.Tensor, tokenizer: PreTrainedTokenizerFast, probability: float, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT masking: pick `probability` of the real tokens; 80 % -> <mask>, 10 % -> random token, 10 % kept."""
+    special = torch.isin(input_ids, torch.tensor(tokenizer.all_special_ids))
+    chosen = (torch.rand(input_ids.shape, generator=generator) < probability) & ~special
+    labels = torch.where(chosen, input_ids, IGNORE_INDEX)
+    roll = torch.rand(input_ids.shape, generator=generator)
+    random_tokens = torch.randint(len(tokenizer), input_ids.shape, generator=generator)
+    masked = torch.where(chosen & (roll < 0.8), tokenizer.mask_token_id, input_ids)
+    masked = torch.where(chosen & (roll >= 0.8) & (roll < 0.9), random_tokens, masked)
+    return masked, labels
+
+
+def _masked_lm_loss_sum(model, inputs, attention, labels, device) -> torch.Tensor:
+    logits = model(input_ids=inputs.to(device), attention_mask=attention.to(device)).logits  # [batch, tokens, vocab]
+    return F.cross_entropy(
+        logits.flatten(0, 1).float(), labels.to(device).flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
+    )
+
+
+def _tokenize_split(tokenizer, sequences: list[str], run: PretrainSettings, corpus: str):
+    """Hold out a seeded random `eval_fraction` of the promoters; token ids truncated to the tokenizer's limit."""
+    order = np.random.default_rng(_derived_seed(run.seed, 0, 0)).permutation(len(sequences))
+    n_eval = math.ceil(run.eval_fraction * len(sequences)) if run.eval_fraction > 0 else 0
+    if len(sequences) - n_eval < 1 or n_eval < 1:
+        raise InputError(corpus, f"{len(sequences)} promoters cannot be split into training and held-out sets")
+    ids = tokenizer(sequences, truncation=True)["input_ids"]
+    return [ids[i] for i in order[n_eval:]], [ids[i] for i in order[:n_eval]]
+
+
+def _step_batch(tokenizer, train_ids: list[list[int]], run: PretrainSettings, step: int):
+    """The step's `batch_size` sequences (consecutive slices of per-epoch permutations), padded and masked."""
+    n = len(train_ids)
+    positions = range(step * run.batch_size, (step + 1) * run.batch_size)
+    permutations: dict[int, np.ndarray] = {}
+    chosen = []
+    for position in positions:
+        epoch = position // n
+        if epoch not in permutations:
+            permutations[epoch] = np.random.default_rng(_derived_seed(run.seed, epoch, 2)).permutation(n)
+        chosen.append(train_ids[permutations[epoch][position % n]])
+    generator = torch.Generator().manual_seed(_derived_seed(run.seed, step, 3))
+    return _pad_and_mask(tokenizer, chosen, run.mlm_probability, generator)
+
+
+def _eval_batches(tokenizer, eval_ids: list[list[int]], run: PretrainSettings) -> list:
+    generator = torch.Generator().manual_seed(_derived_seed(run.seed, 0, 4))
+    return [
+        _pad_and_mask(tokenizer, eval_ids[start : start + run.micro_batch_size], run.mlm_probability, generator)
+        for start in range(0, len(eval_ids), run.micro_batch_size)
+    ]
+
+
+def _pad_and_mask(tokenizer, sequences: list[list[int]], probability: float, generator: torch.Generator):
+    padded = tokenizer.pad({"input_ids": sequences}, return_tensors="pt")  # left padding, [batch, tokens]
+    inputs, labels = mask_tokens(padded["input_ids"], tokenizer, probability, generator)
+    return inputs, padded["attention_mask"], labels
+
+
+def _accumulation_steps(run: PretrainSettings, world_size: int) -> int:
+    per_step = run.micro_batch_size * world_size
+    if run.batch_size % per_step:
+        raise ValueError(
+            f"pretraining.batch_size {run.batch_size} must be a multiple of micro_batch_size x processes "
+            f"= {run.micro_batch_size} x {world_size}"
+        )
+    return run.batch_size // per_step
+
+
+def _optimizer(model: torch.nn.Module, run: PretrainSettings) -> torch.optim.Optimizer:
+    # No weight decay on biases and LayerNorm weights, as in BERT/RoBERTa.
+    decay = [p for name, p in model.named_parameters() if p.ndim > 1]
+    no_decay = [p for name, p in model.named_parameters() if p.ndim <= 1]
+    groups = [{"params": decay, "weight_decay": run.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    if run.optimizer == "lamb":
+        return Lamb(groups, lr=run.learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    if run.optimizer == "adamw":
+        return torch.optim.AdamW(groups, lr=run.learning_rate, betas=(0.9, 0.999), eps=1e-8)
+    raise ValueError(f"pretraining.optimizer must be lamb or adamw, not '{run.optimizer}'")
+
+
+def _autocast(device: torch.device, cpu_bf16: bool):
+    enabled = device.type == "cuda" or cpu_bf16
+    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def _derived_seed(seed: int, index: int, stream: int) -> int:
+    return int(np.random.SeedSequence([seed, index, stream]).generate_state(1)[0])
+
+
+def _fingerprint(run, model_section, corpus, tokenizer_dir, init_model_dir) -> str:
+    """What a checkpoint must match to be resumed: settings, model size and the exact input files."""
+    digest = hashlib.sha256()
+    settings = {k: v for k, v in asdict(run).items() if k not in NOT_IN_FINGERPRINT}
+    digest.update(json.dumps([settings, model_section], sort_keys=True).encode())
+    files = [Path(corpus), Path(tokenizer_dir) / "tokenizer.json"]
+    if init_model_dir:
+        files += sorted(Path(init_model_dir).glob("*.safetensors"))
+    for path in files:
+        with open(path, "rb") as handle:
+            digest.update(hashlib.file_digest(handle, "sha256").digest())
+    return digest.hexdigest()
+
+
+def _save_checkpoint(path: Path, fingerprint, step, model, optimizer, scheduler, rows) -> None:
+    state = {
+        "fingerprint": fingerprint,
+        "step": step,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict(),
+        "metrics": rows,
+    }
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    log.info("checkpoint at step %d written to %s", step, path)
+
+
+def _resume(path: Path, fingerprint, model, optimizer, scheduler, rows: list) -> int:
+    """Load the checkpoint if it belongs to this exact run; return the step to continue from."""
+    if not path.is_file():
+        return 0
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if state["fingerprint"] != fingerprint:
+        log.warning("ignoring %s: it was written for other settings or inputs; starting from step 0", path)
+        return 0
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    rows.extend(state["metrics"])
+    log.info("resuming from the checkpoint at step %d (%s)", state["step"], path)
+    return state["step"]
+
+
+def _save_model(model: RobertaForMaskedLM, tokenizer, output_dir: str) -> None:
+    """save_pretrained (safetensors) + tokenizer into a temporary folder, moved into place when complete."""
+    output = Path(output_dir)
+    staging = output.with_name(f".{output.name}.part")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    shutil.rmtree(output, ignore_errors=True)
+    staging.rename(output)
+
+
+def _progress_stream():
+    """The rule's log file when logging writes to one (so the progress bar lands in the log), else stderr."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            return handler.stream
+    return sys.stderr
+
+
+def _main(job_path: str, log_path: str | None = None) -> None:
+    """torchrun entry (see distributed.launch): rank 0 appends to the rule's log, the other ranks report warnings."""
+    rank = int(os.environ.get("RANK", "0"))
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_path and rank == 0:
+        handlers.append(logging.FileHandler(log_path, mode="a"))
+    logging.basicConfig(
+        level=logging.INFO if rank == 0 else logging.WARNING,
+        format=f"%(asctime)s %(levelname)s %(name)s [rank {rank}]: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+    with open(job_path) as handle:
+        pretrain(**json.load(handle))
+
+
+if __name__ == "__main__":
+    _main(*sys.argv[1:])
