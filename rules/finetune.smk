@@ -1,1 +1,48 @@
-# Rules of this stage are being written.
+# Fine-tuning of the expression regressor, from the stage-2 weights (`pretrained`) and from random weights of the
+# same architecture (`scratch`), then its predictions for the test genes. A killed job resumes from
+# results/finetune/{variant}/checkpoints/ when rerun (outside the outputs, so Snakemake's clean-up of a failed job
+# leaves it); the folder is removed when training completes.
+rule finetune_model:
+    input:
+        targets=rules.prepare_targets.output.targets,
+        split=rules.split_genes.output.split,
+        promoters=rules.prepare_targets.output.promoters,
+        tokenizer=rules.train_tokenizer.output.tokenizer,
+        encoder=expand(rules.pretrain_model.output.model, stage="stage2")[0],
+    output:
+        model=directory("results/finetune/{variant}/model"),
+        loss="results/finetune/{variant}/loss.tsv",
+        plot=report("results/finetune/{variant}/loss.png", category="Fine-tuning"),
+    log:
+        "logs/finetune_model/{variant}.log",
+    benchmark:
+        "benchmarks/finetune_model/{variant}.tsv"
+    conda:
+        "../envs/ml.yaml"
+    params:
+        checkpoints="results/finetune/{variant}/checkpoints",
+        settings=config["finetune"],
+        seed=config["seed"],
+    script:
+        "../workflow_scripts/finetune_model.py"
+
+
+rule predict_test_genes:
+    input:
+        model=finetuned_model,
+        promoters=rules.prepare_targets.output.promoters,
+        split=rules.split_genes.output.split,
+    output:
+        predictions="results/predictions/{model}.tsv",
+    log:
+        "logs/predict_test_genes/{model}.log",
+    benchmark:
+        "benchmarks/predict_test_genes/{model}.tsv"
+    wildcard_constraints:
+        model="|".join(MODEL_NAMES[variant] for variant in FINETUNE_VARIANTS),
+    conda:
+        "../envs/ml.yaml"
+    params:
+        batch_size=config["finetune"]["predict_batch_size"],
+    script:
+        "../workflow_scripts/predict_test_genes.py"

@@ -28,16 +28,24 @@ def main(smk) -> None:
     sequences = promoters_for(genes, read_promoters(smk.input.promoters), smk.input.promoters)
 
     model, tokenizer, tissues = load_regressor(smk.input.model)
-    log.info("mutagenesis of %d test genes, L in %s, %d positions x %d draws each", len(genes), config.lengths,
-             config.positions_per_sequence, config.draws)
+    log.info(
+        "mutagenesis of %d test genes, L in %s, %d positions x %d draws each",
+        len(genes),
+        config.lengths,
+        config.positions_per_sequence,
+        config.draws,
+    )
 
     def predict(batch: list[str]) -> np.ndarray:
         return predict_log(model, tokenizer, batch, batch_size=config.batch_size)
 
     table = mutation_importance(sequences, predict, config, seed=smk.params.seed)
     write_tsv(table, smk.output.table, index=False)
-    log.info("largest mean |change| at %d-%d bp from the gene", hottest_distance(table),
-             hottest_distance(table) + config.bin_size - 1)
+    log.info(
+        "largest mean |change| at %d-%d bp from the gene",
+        hottest_distance(table),
+        hottest_distance(table) + config.bin_size - 1,
+    )
     plot_importance(table, config.bin_size, smk.output.heatmap)
 
 

@@ -1,0 +1,82 @@
+"""Data-parallel fine-tuning in two CPU processes (torchrun + gloo), across an unfreezing step."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from safetensors.torch import load_file
+
+from cornbert import distributed
+from cornbert.finetune import train
+from finetune_world import make_job, make_world, small_settings
+
+
+@pytest.mark.slow
+def test_two_processes_match_one_and_stay_in_sync_across_unfreezing(tmp_path):
+    # Without dropout, so that splitting a batch over processes (each drawing its own masks) changes nothing.
+    world = make_world(tmp_path / "world", dropout=0.0)
+    # Unfreezing at steps 2, 4 and 6 (the paper schedule scaled down): DDP is re-wrapped at each.
+    settings = small_settings(max_steps=8, batch_size=8, micro_batch_size=2, head_dropout=0.0)
+    single = tmp_path / "single"
+    torch.set_num_threads(1)
+    train(make_job(world, single, settings), distributed.setup(prefer_cuda=False))
+
+    parallel = tmp_path / "parallel"
+    job_file = tmp_path / "job.json"
+    make_job(world, parallel, settings).to_json(job_file)
+    log_file = tmp_path / "ddp.log"
+    distributed.launch("cornbert.finetune", [str(job_file), str(log_file), "1"], nprocs=2)
+
+    log = log_file.read_text()
+    for step in (0, 2, 4, 6):
+        assert f"ranks' weights identical at step {step} (2 processes)" in log
+    assert "ranks' weights identical at the end of training (2 processes)" in log
+    # Gradients averaged over the two halves of each batch = the gradient of the whole batch.
+    single_weights = load_file(single / "model" / "model.safetensors")
+    parallel_weights = load_file(parallel / "model" / "model.safetensors")
+    # LAMB/Adam divide by sqrt(v) + 1e-8: where a gradient is ~1e-8, summation order alone flips an update's sign,
+    # so compare whole tensors by relative distance rather than element by element.
+    for name, value in single_weights.items():
+        distance = (parallel_weights[name] - value).norm() / value.norm().clamp(min=1e-6)
+        print(name, float(distance))
+        assert distance < 1e-3, name
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _drifting_worker(rank: int, port: int, rewrap: bool, results) -> None:
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    context = distributed.Context(rank, 2, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 1))
+    model[0].requires_grad_(False)
+    wrapped = distributed.wrap(model, context)
+    model[0].requires_grad_(True)  # unfreeze after wrapping
+    if rewrap:
+        wrapped = distributed.wrap(model, context)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    torch.manual_seed(rank)  # each rank its own data
+    wrapped(torch.randn(8, 4)).pow(2).mean().backward()
+    optimizer.step()
+    try:
+        distributed.assert_ranks_in_sync(model, context, "after one step")
+        results[rank] = "in sync"
+    except RuntimeError:
+        results[rank] = "drifted"
+    dist.destroy_process_group()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rewrap, expected", [(False, "drifted"), (True, "in sync")])
+def test_unfreezing_without_rewrapping_drifts_and_the_check_catches_it(rewrap, expected):
+    results = mp.Manager().dict()
+    mp.spawn(_drifting_worker, args=(_free_port(), rewrap, results), nprocs=2, join=True)
+    assert dict(results) == {0: expected, 1: expected}

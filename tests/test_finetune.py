@@ -1,0 +1,242 @@
+"""Fine-tuning: schedules, progressive unfreezing, outputs, determinism, resume after a kill."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from cornbert import distributed
+from cornbert.errors import InputError
+from cornbert.finetune import FinetuneSettings, lr_factor, parameter_groups, phase_boundaries, train
+from cornbert.regressor import build_regressor, load_regressor, predict_log, tokenize
+from finetune_world import make_job, make_world, small_settings
+from transformers import RobertaConfig, RobertaModel
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    torch.set_num_threads(1)
+    return make_world(tmp_path_factory.mktemp("finetune_world"))
+
+
+def run(world: Path, out: Path, settings: FinetuneSettings, pretrained: bool = True) -> Path:
+    train(make_job(world, out, settings, pretrained), distributed.setup(prefer_cuda=False))
+    return out
+
+
+def weights(out: Path) -> dict[str, torch.Tensor]:
+    return load_file(out / "model" / "model.safetensors")
+
+
+def test_schema_defaults_are_the_settings_defaults():
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())["properties"]["finetune"]
+    assert schema["additionalProperties"] is False
+    defaults = {name: spec["default"] for name, spec in schema["properties"].items()}
+    assert defaults == dataclasses.asdict(FinetuneSettings())
+    assert all(spec.get("description") for spec in schema["properties"].values())
+
+
+def test_study_schedule():
+    settings = FinetuneSettings()
+    assert (settings.optimizer, settings.betas, settings.eps, settings.batch_size) == ("lamb", [0.9, 0.999], 1e-8, 84)
+    config = RobertaConfig(
+        vocab_size=50, hidden_size=8, num_hidden_layers=6, num_attention_heads=2, intermediate_size=8
+    )
+    model = build_regressor(config, ["a", "b"], [4, 4], 0.2, "tanh")
+    groups = parameter_groups(model, settings)
+    assert [(g.name, g.start, g.lr) for g in groups] == [
+        ("head", 0, 2e-3),
+        ("layers5-6", 400, 1e-3),
+        ("layers3-4", 800, 1e-3),
+        ("layers1-2", 1200, 1e-3),
+        ("embeddings", None, 1e-3),
+    ]
+    assert sum(len(g.params) for g in groups) == len(list(model.parameters()))
+    assert phase_boundaries(groups, settings.max_steps) == [
+        (0, "head"),
+        (400, "layers5-6"),
+        (800, "layers3-4"),
+        (1200, "layers1-2"),
+    ]
+
+
+def test_lr_factor_warms_up_from_each_groups_own_start_then_decays_to_zero():
+    factors = [lr_factor(step, start=400, warmup_steps=100, max_steps=2000) for step in range(2000)]
+    assert factors[399] == 0.0
+    assert factors[400] == pytest.approx(0.01)
+    assert factors[499] == pytest.approx(1.0)
+    assert factors[500] == pytest.approx(1.0)
+    assert factors[1250] == pytest.approx(0.5)
+    assert factors[1999] == pytest.approx(1 / 1500)
+    assert np.all(np.diff(factors[500:]) < 0)
+    assert lr_factor(10, start=None, warmup_steps=1, max_steps=20) == 0.0
+
+
+def test_pooling_ignores_padding_and_special_tokens(world):
+    model, tokenizer = build_regressor(RobertaConfig.from_pretrained(world / "stage2"), ["t"], [4], 0.0, "tanh"), None
+    from cornbert.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(world / "tokenizer")
+    model.eval()
+    batch = tokenize(tokenizer, ["ACGTACGTTTGACCA", "ACGTACGTTTGACCAGGGATTACAGATTACA"])
+    pooled = model.pool(**batch)
+    hidden = model.encoder(**batch).last_hidden_state[0]
+    ids = batch["input_ids"][0]
+    real = (ids != tokenizer.pad_token_id) & (ids != tokenizer.bos_token_id) & (ids != tokenizer.eos_token_id)
+    assert (ids == tokenizer.pad_token_id).any()  # the short sequence is left-padded
+    torch.testing.assert_close(pooled[0], hidden[real].mean(dim=0))
+    alone = model.pool(**tokenize(tokenizer, ["ACGTACGTTTGACCA"]))
+    torch.testing.assert_close(pooled[0], alone[0], atol=1e-5, rtol=1e-5)
+
+
+def test_gene_aligned_positions_give_the_gene_proximal_token_the_same_position_in_every_promoter(world):
+    config = RobertaConfig.from_pretrained(world / "stage2")
+    model = build_regressor(config, ["t"], [4], 0.0, "tanh", positions_from_gene=True)
+    from cornbert.tokenizer import load_tokenizer
+
+    batch = tokenize(load_tokenizer(world / "tokenizer"), ["ACGTTGCA" * 20, "ACGTTGCA" * 3])
+    positions = model.gene_aligned_positions(batch["attention_mask"])
+    last = config.max_position_embeddings - 1
+    assert positions[:, -1].tolist() == [last, last]
+    real = batch["attention_mask"][1].bool()
+    assert (positions[1][~real] == config.pad_token_id).all()
+    assert torch.equal(positions[1][real], torch.arange(last - int(real.sum()) + 1, last + 1))
+    model.eval()
+    with torch.no_grad():
+        default = build_regressor(config, ["t"], [4], 0.0, "tanh")
+        default.load_state_dict(model.state_dict())
+        default.eval()
+        assert not torch.allclose(
+            model(**batch)[1], default(**batch)[1]
+        )  # the short promoter is positioned differently
+
+
+def test_exactly_the_scheduled_parameters_change_in_each_phase(world, tmp_path):
+    """Paper schedule scaled down (unfreeze at 2, 4, 6): runs stopped at the end of each phase."""
+    initial_encoder = RobertaModel.from_pretrained(world / "stage2", add_pooling_layer=False).state_dict()
+    expected_trainable = {
+        2: ["head"],
+        4: ["head", "5", "6"],
+        6: ["head", "3", "4", "5", "6"],
+        8: ["head", "1", "2", "3", "4", "5", "6"],
+    }
+    for max_steps, trainable in expected_trainable.items():
+        out = run(world, tmp_path / str(max_steps), small_settings(max_steps=max_steps, keep_best=False))
+        changed = set()
+        for name, value in weights(out).items():
+            if name.startswith("encoder."):
+                if not torch.equal(value, initial_encoder[name[len("encoder.") :]]):
+                    part = name.split(".")[3] if name.startswith("encoder.encoder.layer.") else name.split(".")[1]
+                    changed.add(str(int(part) + 1) if part.isdigit() else part)
+        assert sorted(changed) == sorted(t for t in trainable if t != "head"), f"after {max_steps} steps"
+        assert "embeddings" not in changed
+
+
+def test_embeddings_train_when_scheduled(world, tmp_path):
+    out = run(world, tmp_path, small_settings(max_steps=4, unfreeze_embeddings_step=2, keep_best=False))
+    initial = RobertaModel.from_pretrained(world / "stage2", add_pooling_layer=False).state_dict()
+    trained = weights(out)
+    assert not torch.equal(
+        trained["encoder.embeddings.word_embeddings.weight"], initial["embeddings.word_embeddings.weight"]
+    )
+
+
+def test_outputs_load_back_in_one_call(world, tmp_path):
+    out = run(world, tmp_path, small_settings(standardize_targets=True, optimizer="adamw"))
+    model, tokenizer, tissues = load_regressor(out / "model")
+    assert tissues == ["root", "leaf", "seed"]
+    assert (out / "model" / "README.md").read_text().count("Validation") >= 2
+    targets = pd.read_csv(world / "targets.tsv", sep="\t", index_col=0)
+    assert model.config.target_mean != [0.0, 0.0, 0.0] and len(model.config.target_std) == 3
+    predictions = predict_log(model, tokenizer, ["ACGT" * 75, "TTTT" * 75], batch_size=1)
+    assert predictions.shape == (2, 3)
+    # Un-standardised: the predictions sit on the scale of the targets, not around 0.
+    assert np.abs(predictions.mean(axis=0) - targets.mean().to_numpy()).max() < 1.5
+    loss = pd.read_csv(out / "loss.tsv", sep="\t")
+    assert list(loss.columns) == ["step", "phase", "split", "loss"]
+    assert set(loss["split"]) == {"train", "validation"} and loss["step"].max() == 8
+    assert list(loss.drop_duplicates("step")["phase"]) == ["head", "layers5-6", "layers3-4", "layers1-2"]
+    assert (out / "loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (out / "checkpoints").exists()
+
+
+def test_validation_genes_come_from_training_genes_only(world, tmp_path):
+    from cornbert.finetune import split_genes
+
+    _, genes, _ = split_genes(make_job(world, tmp_path, small_settings()))
+    split = pd.read_csv(world / "split.tsv", sep="\t", index_col=0)["split"]
+    assert set(genes["validation"]) <= set(split.index[split == "train"])
+    assert not set(genes["validation"]) & set(genes["train"])
+    assert set(genes["test"]) == set(split.index[split == "test"])
+
+
+def test_same_config_gives_the_same_numbers(world, tmp_path):
+    first = run(world, tmp_path / "a", small_settings(), pretrained=False)
+    second = run(world, tmp_path / "b", small_settings(), pretrained=False)
+    for name, value in weights(first).items():
+        assert torch.equal(value, weights(second)[name]), name
+    assert (first / "loss.tsv").read_text() == (second / "loss.tsv").read_text()
+
+
+def test_missing_promoter_is_a_clear_input_error(world, tmp_path):
+    broken = tmp_path / "promoters.fa"
+    broken.write_text("".join(f">{g}\nACGTACGT\n" for g in ["g001", "g002"]))
+    job = make_job(world, tmp_path, small_settings())
+    job.promoters = str(broken)
+    with pytest.raises(InputError, match="promoters.fa: no promoter for"):
+        train(job, distributed.setup(prefer_cuda=False))
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_one(world, tmp_path):
+    settings = small_settings(max_steps=40, checkpoint_interval=4, eval_interval=4, micro_batch_size=2)
+    reference = run(world, tmp_path / "reference", settings)
+
+    out = tmp_path / "killed"
+    job_file = tmp_path / "job.json"
+    make_job(world, out, settings).to_json(job_file)
+    checkpoint = out / "checkpoints" / "last.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "cornbert.finetune", str(job_file)], env=env, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 120
+    while not checkpoint.exists() and worker.poll() is None and time.time() < deadline:
+        time.sleep(0.01)
+    worker.kill()
+    worker.wait()
+    assert checkpoint.exists(), "the worker finished or failed before writing a checkpoint"
+    saved_step = torch.load(checkpoint, weights_only=False)["step"]
+    assert 0 < saved_step < 40
+    assert not (out / "model").exists()
+
+    log_file = tmp_path / "resume.log"
+    subprocess.run([sys.executable, "-m", "cornbert.finetune", str(job_file), str(log_file)], env=env, check=True)
+    assert f"resumed from checkpoint {checkpoint} at step {saved_step}" in log_file.read_text()
+    for name, value in weights(reference).items():
+        assert torch.equal(value, weights(out)[name]), name
+    assert (reference / "loss.tsv").read_text() == (out / "loss.tsv").read_text()
+
+
+def test_checkpoint_of_other_settings_is_not_resumed(world, tmp_path):
+    settings = small_settings(max_steps=8, checkpoint_interval=4)
+    job = make_job(world, tmp_path, settings)
+    # Leave a checkpoint behind as a killed run of a DIFFERENT config would.
+    from cornbert.finetune import save_checkpoint
+
+    save_checkpoint(Path(job.checkpoint_dir) / "last.pt", {"fingerprint": "other", "step": 4})
+    train(job, distributed.setup(prefer_cuda=False))
+    assert pd.read_csv(tmp_path / "loss.tsv", sep="\t")["step"].min() == 2

@@ -1,0 +1,611 @@
+"""Fine-tuning of the expression regressor: progressive unfreezing, per-group schedules, checkpoints, DDP.
+
+Parameter groups (each with its own peak learning rate and its own linear warm-up from its unfreeze step, then a
+linear decay to 0 at `max_steps`): the head from step 0; encoder layers unfrozen from the top, `unfreeze_layers_per_step`
+at a time, the first block at `unfreeze_first_step` and each next one `unfreeze_interval` steps later; the
+embeddings at `unfreeze_embeddings_step` (null: never). The defaults are the study's mechanics.
+
+Run by the rule finetune_model (workflow_scripts/finetune_model.py), or under torchrun as
+`python -m cornbert.finetune <job.json>` when the rule has several GPUs (see cornbert.distributed).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import random
+import shutil
+import sys
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm import tqdm
+from transformers import RobertaConfig
+
+from cornbert import distributed
+from cornbert.errors import InputError
+from cornbert.lamb import Lamb
+from cornbert.regressor import CornBertRegressor, build_regressor, tokenize
+from cornbert.expression import read_fasta
+from cornbert.runtime import atomic_path, seed_everything
+from cornbert.tokenizer import load_tokenizer
+from cornbert.tables import read_split, read_targets, write_tsv
+
+log = logging.getLogger("cornbert")
+
+CHECKPOINT_FILE = "last.pt"
+
+
+@dataclass
+class FinetuneSettings:
+    """The `finetune` section of the config; defaults = the study (config/schema.yaml repeats them, a test checks)."""
+
+    compare_scratch: bool = True
+    max_steps: int = 2000
+    batch_size: int = 84
+    micro_batch_size: int = 21
+    optimizer: str = "lamb"
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    weight_decay: float = 0.0
+    warmup_steps: int = 100
+    head_learning_rate: float = 2e-3
+    encoder_learning_rate: float = 1e-3
+    embeddings_learning_rate: float | None = None
+    unfreeze_first_step: int = 400
+    unfreeze_interval: int = 400
+    unfreeze_layers_per_step: int = 2
+    unfreeze_embeddings_step: int | None = None
+    standardize_targets: bool = False
+    positions_from_gene: bool = False
+    head_hidden_sizes: list[int] = field(default_factory=lambda: [768, 768])
+    head_dropout: float = 0.2
+    head_activation: str = "tanh"
+    validation_fraction: float = 0.1
+    eval_interval: int = 50
+    keep_best: bool = True
+    checkpoint_interval: int = 100
+    predict_batch_size: int = 64
+    bf16: bool = True
+
+    @classmethod
+    def from_config(cls, section: dict) -> FinetuneSettings:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(section) - known
+        if unknown:
+            raise ValueError(f"unknown finetune settings: {sorted(unknown)}")
+        return cls(**section)
+
+
+@dataclass
+class FinetuneJob:
+    """Everything one fine-tuning run reads and writes (JSON-serialisable, so torchrun workers can read it)."""
+
+    targets: str
+    split: str
+    promoters: str
+    tokenizer: str
+    encoder: str  # a saved RoBERTa (config.json [+ weights]): stage-2 masked-LM model
+    pretrained: bool  # True: start from the encoder's weights; False: random weights, same architecture
+    model_dir: str
+    loss_tsv: str
+    loss_png: str
+    checkpoint_dir: str
+    settings: FinetuneSettings
+    seed: int = 42
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(dataclasses.asdict(self), indent=1))
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> FinetuneJob:
+        data = json.loads(Path(path).read_text())
+        data["settings"] = FinetuneSettings(**data["settings"])
+        return cls(**data)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class Dataset:
+    """Tokenized sequences and targets of one split; targets as the model is trained on them (maybe standardised)."""
+
+    gene_ids: list[str]
+    input_ids: torch.Tensor  # [n, L], left-padded
+    attention_mask: torch.Tensor  # [n, L]
+    targets: torch.Tensor  # [n, n_tissues]
+
+    def __len__(self) -> int:
+        return len(self.gene_ids)
+
+    def batch(self, indices: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        input_ids, attention_mask = self.input_ids[indices], self.attention_mask[indices]
+        # Left padding: drop the leading columns that are padding in every row of this batch.
+        first = int(attention_mask.any(dim=0).float().argmax())
+        return (
+            input_ids[:, first:].to(device),
+            attention_mask[:, first:].to(device),
+            self.targets[indices].to(device),
+        )
+
+
+def split_genes(job: FinetuneJob) -> tuple[pd.DataFrame, dict[str, list[str]], dict[str, str]]:
+    """Targets, gene IDs of train/validation/test (validation carved from train genes only), sequences."""
+    targets = read_targets(job.targets)
+    split = read_split(job.split)
+    sequences = read_fasta(job.promoters)
+    missing = [g for g in targets.index if g not in sequences]
+    if missing:
+        raise InputError(job.promoters, f"no promoter for {len(missing)} gene(s) of {job.targets}, e.g. {missing[0]!r}")
+    unsplit = targets.index.difference(split.index)
+    if len(unsplit):
+        raise InputError(job.split, f"{len(unsplit)} gene(s) of {job.targets} have no split, e.g. {unsplit[0]!r}")
+    train = [g for g in targets.index if split[g] == "train"]
+    test = [g for g in targets.index if split[g] == "test"]
+    rng = np.random.default_rng(job.seed)
+    n_validation = max(1, round(job.settings.validation_fraction * len(train)))
+    if len(train) - n_validation < 1:
+        raise InputError(job.split, f"only {len(train)} training gene(s): too few to carve a validation set")
+    shuffled = [train[i] for i in rng.permutation(len(train))]
+    genes = {"train": sorted(shuffled[n_validation:]), "validation": sorted(shuffled[:n_validation]), "test": test}
+    return targets, genes, sequences
+
+
+def build_datasets(
+    targets: pd.DataFrame, genes: dict[str, list[str]], sequences: dict[str, str], tokenizer, standardize: bool
+) -> tuple[Dataset, Dataset, np.ndarray, np.ndarray]:
+    train_values = targets.loc[genes["train"]].to_numpy(np.float64)
+    mean = train_values.mean(axis=0) if standardize else np.zeros(targets.shape[1])
+    std = train_values.std(axis=0) if standardize else np.ones(targets.shape[1])
+    std = np.where(std > 0, std, 1.0)  # a constant tissue would divide by 0
+
+    def dataset(ids: list[str]) -> Dataset:
+        encoded = tokenize(tokenizer, [sequences[g] for g in ids])
+        values = (targets.loc[ids].to_numpy(np.float64) - mean) / std
+        return Dataset(ids, encoded["input_ids"], encoded["attention_mask"], torch.tensor(values, dtype=torch.float32))
+
+    return dataset(genes["train"]), dataset(genes["validation"]), mean, std
+
+
+def batch_indices(step: int, batch_size: int, n: int, seed: int) -> torch.Tensor:
+    """The training examples of an optimizer step: consecutive slices of a fresh permutation per epoch.
+    A pure function of the step, so a resumed run sees exactly the batches an uninterrupted one would."""
+    positions = range(step * batch_size, (step + 1) * batch_size)
+    indices, permutations = [], {}
+    for position in positions:
+        epoch = position // n
+        if epoch not in permutations:
+            permutations[epoch] = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
+        indices.append(permutations[epoch][position % n])
+    return torch.stack(indices)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Parameter groups and schedules
+
+
+@dataclass
+class Group:
+    name: str
+    params: list[nn.Parameter]
+    start: int | None  # unfreeze step; None = frozen throughout
+    lr: float
+
+
+def parameter_groups(model: CornBertRegressor, settings: FinetuneSettings) -> list[Group]:
+    """Head, encoder layer blocks from the top down, embeddings; every parameter in exactly one group."""
+    layers = model.encoder.encoder.layer
+    per_block = settings.unfreeze_layers_per_step
+    groups = [Group("head", list(model.head.parameters()), 0, settings.head_learning_rate)]
+    for block, top in enumerate(range(len(layers), 0, -per_block)):
+        bottom = max(top - per_block, 0)
+        groups.append(
+            Group(
+                f"layers{bottom + 1}-{top}",
+                [p for layer in layers[bottom:top] for p in layer.parameters()],
+                settings.unfreeze_first_step + block * settings.unfreeze_interval,
+                settings.encoder_learning_rate,
+            )
+        )
+    embeddings_lr = settings.embeddings_learning_rate
+    groups.append(
+        Group(
+            "embeddings",
+            list(model.encoder.embeddings.parameters()),
+            settings.unfreeze_embeddings_step,
+            settings.encoder_learning_rate if embeddings_lr is None else embeddings_lr,
+        )
+    )
+    grouped = {id(p) for g in groups for p in g.params}
+    ungrouped = [name for name, p in model.named_parameters() if id(p) not in grouped]
+    if ungrouped or len(grouped) != sum(len(g.params) for g in groups):
+        raise RuntimeError(f"parameters outside the unfreezing schedule: {ungrouped}")
+    return groups
+
+
+def lr_factor(step: int, start: int | None, warmup_steps: int, max_steps: int) -> float:
+    """0 before the group's unfreeze step, linear warm-up over `warmup_steps`, then linear decay to 0 at max_steps."""
+    if start is None or step < start:
+        return 0.0
+    since = step - start
+    if since < warmup_steps:
+        return (since + 1) / warmup_steps
+    remaining = max_steps - start - warmup_steps
+    return max(0.0, (max_steps - step) / remaining) if remaining > 0 else 0.0
+
+
+def trainable_groups(groups: list[Group], step: int) -> tuple[str, ...]:
+    return tuple(g.name for g in groups if g.start is not None and step >= g.start)
+
+
+def apply_schedule(
+    groups: list[Group], optimizer: torch.optim.Optimizer, step: int, settings: FinetuneSettings
+) -> None:
+    for group, param_group in zip(groups, optimizer.param_groups):
+        param_group["lr"] = group.lr * lr_factor(step, group.start, settings.warmup_steps, settings.max_steps)
+        trainable = group.start is not None and step >= group.start
+        for param in group.params:
+            param.requires_grad_(trainable)
+
+
+def make_optimizer(groups: list[Group], settings: FinetuneSettings) -> torch.optim.Optimizer:
+    param_groups = [{"params": g.params, "lr": g.lr} for g in groups]
+    betas = tuple(settings.betas)
+    if settings.optimizer == "lamb":
+        return Lamb(
+            param_groups,
+            lr=settings.head_learning_rate,
+            betas=betas,
+            eps=settings.eps,
+            weight_decay=settings.weight_decay,
+        )
+    if settings.optimizer == "adamw":
+        return torch.optim.AdamW(
+            param_groups,
+            lr=settings.head_learning_rate,
+            betas=betas,
+            eps=settings.eps,
+            weight_decay=settings.weight_decay,
+        )
+    raise ValueError(f"finetune.optimizer must be lamb or adamw, got {settings.optimizer!r}")
+
+
+def phase_boundaries(groups: list[Group], max_steps: int) -> list[tuple[int, str]]:
+    """(first step, label) of each phase: a phase starts wherever some group unfreezes."""
+    starts = sorted({g.start for g in groups if g.start is not None and g.start < max_steps})
+    return [(s, "+".join(g.name for g in groups if g.start == s)) for s in starts]
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Checkpoints
+
+
+def fingerprint(job: FinetuneJob, world_size: int) -> str:
+    """What must match for a checkpoint to be resumed: settings, seed, inputs' contents, process count."""
+    digest = hashlib.sha256(
+        json.dumps([dataclasses.asdict(job.settings), job.seed, job.pretrained, world_size]).encode()
+    )
+    inputs = [
+        job.targets,
+        job.split,
+        job.promoters,
+        *sorted(str(p) for p in Path(job.encoder).glob("*") if p.is_file()),
+    ]
+    for path in inputs:
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def rng_states() -> dict:
+    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path, expected_fingerprint: str) -> dict | None:
+    if not path.is_file():
+        return None
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if state.get("fingerprint") != expected_fingerprint:
+        log.warning("ignoring checkpoint %s: written for other settings or inputs", path)
+        return None
+    return state
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Training
+
+
+def squared_error_sums(
+    output: torch.Tensor, target: torch.Tensor, std: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of squared errors on the training scale (for the gradient) and on the log(TPM+1) scale (for reporting)."""
+    squared = (output.float() - target) ** 2  # [B, T]
+    return squared.sum(), (squared.detach() * std**2).sum()
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Dataset, std: torch.Tensor, settings: FinetuneSettings, context) -> float:
+    """MSE of log(TPM+1) on a dataset, each rank scoring its share."""
+    was_training = model.training
+    model.eval()
+    total = torch.zeros(2, dtype=torch.float64)
+    own = torch.arange(context.rank, len(data), context.world_size)
+    for start in range(0, len(own), settings.predict_batch_size):
+        input_ids, attention_mask, target = data.batch(own[start : start + settings.predict_batch_size], context.device)
+        with autocast(context, settings):
+            output = model(input_ids, attention_mask)
+        total += torch.tensor([squared_error_sums(output, target, std)[1].item(), target.numel()], dtype=torch.float64)
+    model.train(was_training)
+    total = distributed.all_reduce_sum(total, context)
+    return float(total[0] / total[1])
+
+
+def autocast(context, settings: FinetuneSettings):
+    return torch.autocast(
+        context.device.type, dtype=torch.bfloat16, enabled=settings.bf16 and context.device.type == "cuda"
+    )
+
+
+def train(job: FinetuneJob, context: distributed.Context) -> None:
+    settings = job.settings
+    seed_everything(job.seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    if settings.batch_size % context.world_size:
+        raise ValueError(f"finetune.batch_size {settings.batch_size} must divide among {context.world_size} processes")
+
+    tokenizer = load_tokenizer(job.tokenizer)
+    targets, genes, sequences = split_genes(job)
+    tissues = list(targets.columns)
+    train_data, validation_data, mean, std = build_datasets(
+        targets, genes, sequences, tokenizer, settings.standardize_targets
+    )
+    log.info(
+        "%d training, %d validation genes (from the training genes), %d test genes left untouched; %d tissues",
+        len(train_data), len(validation_data), len(genes["test"]), len(tissues),
+    )  # fmt: skip
+
+    encoder_config = RobertaConfig.from_pretrained(job.encoder)
+    if encoder_config.vocab_size < len(tokenizer):
+        raise InputError(
+            job.encoder, f"vocabulary of {encoder_config.vocab_size} is smaller than the tokenizer's {len(tokenizer)}"
+        )
+    model = build_regressor(
+        encoder_config, tissues, settings.head_hidden_sizes, settings.head_dropout, settings.head_activation,
+        encoder_weights=job.encoder if job.pretrained else None, positions_from_gene=settings.positions_from_gene,
+    )  # fmt: skip
+    model.config.target_mean = mean.tolist()
+    model.config.target_std = std.tolist()
+    model.to(context.device)
+    model.train()
+    std_tensor = torch.tensor(std, dtype=torch.float32, device=context.device)
+
+    groups = parameter_groups(model, settings)
+    optimizer = make_optimizer(groups, settings)
+    boundaries = phase_boundaries(groups, settings.max_steps)
+    records: list[dict] = []
+    best = {"loss": math.inf, "step": -1, "state": None}
+    start_step = 0
+    train_sums = torch.zeros(2, dtype=torch.float64)  # squared errors on the log scale, values; since last evaluation
+
+    checkpoint_path = Path(job.checkpoint_dir) / CHECKPOINT_FILE
+    expected = fingerprint(job, context.world_size)
+    checkpoint = load_checkpoint(checkpoint_path, expected)
+    if checkpoint is not None:
+        model.load_state_dict(checkpoint["model"])
+        apply_schedule(groups, optimizer, checkpoint["step"], settings)
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        restore_rng_states(checkpoint["rng"])
+        records, best, start_step = checkpoint["records"], checkpoint["best"], checkpoint["step"]
+        train_sums = checkpoint["train_sums"]
+        log.info("resumed from checkpoint %s at step %d", checkpoint_path, start_step)
+
+    def phase_at(step: int) -> str:
+        return [label for first, label in boundaries if first <= step][-1]
+
+    wrapped, trainable = model, None
+    progress = tqdm(
+        range(start_step, settings.max_steps), desc="fine-tuning", disable=not context.is_main, mininterval=5
+    )
+    for step in progress:
+        apply_schedule(groups, optimizer, step, settings)
+        if trainable_groups(groups, step) != trainable:
+            trainable = trainable_groups(groups, step)
+            wrapped = distributed.wrap(model, context)  # DDP sees only what is trainable now
+            distributed.assert_ranks_in_sync(model, context, f"at step {step}")
+            log.info("step %d: trainable %s", step, ", ".join(trainable))
+
+        own = batch_indices(step, settings.batch_size, len(train_data), job.seed)[context.rank :: context.world_size]
+        micro_batches = own.split(settings.micro_batch_size)
+        for i, indices in enumerate(micro_batches):
+            input_ids, attention_mask, target = train_data.batch(indices, context.device)
+            sync = i == len(micro_batches) - 1 or not context.distributed
+            with autocast(context, settings), nullcontext() if sync else wrapped.no_sync():
+                output = wrapped(input_ids, attention_mask)
+                loss_sum, log_sum = squared_error_sums(output, target, std_tensor)
+                # Mean over the GLOBAL batch: DDP averages over ranks, so scale up by the world size.
+                (loss_sum * context.world_size / (settings.batch_size * len(tissues))).backward()
+            train_sums += torch.tensor([log_sum.item(), target.numel()], dtype=torch.float64)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+        done = step + 1
+        if done % settings.eval_interval == 0 or done == settings.max_steps:
+            sums = distributed.all_reduce_sum(train_sums, context)
+            train_loss = float(sums[0] / sums[1])
+            train_sums.zero_()
+            validation_loss = evaluate(model, validation_data, std_tensor, settings, context)
+            records += [
+                {"step": done, "phase": phase_at(step), "split": "train", "loss": train_loss},
+                {"step": done, "phase": phase_at(step), "split": "validation", "loss": validation_loss},
+            ]
+            if validation_loss < best["loss"]:
+                state = {name: value.detach().cpu().clone() for name, value in model.state_dict().items()}
+                best = {"loss": validation_loss, "step": done, "state": state}
+            if context.is_main:
+                progress.set_postfix(train=f"{train_loss:.3f}", validation=f"{validation_loss:.3f}")
+                log.info("step %d: train MSE(log) %.4f, validation MSE(log) %.4f", done, train_loss, validation_loss)
+        if done % settings.checkpoint_interval == 0 and done < settings.max_steps:
+            if context.is_main:
+                save_checkpoint(checkpoint_path, {
+                    "fingerprint": expected, "step": done, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "rng": rng_states(), "records": records, "best": best,
+                    "train_sums": train_sums,
+                })  # fmt: skip
+                log.info("checkpoint at step %d: %s", done, checkpoint_path)
+            distributed.barrier(context)
+
+    distributed.assert_ranks_in_sync(model, context, "at the end of training")
+    if settings.keep_best and best["state"] is not None:
+        model.load_state_dict(best["state"])
+        log.info("keeping the weights of step %d (lowest validation MSE(log) %.4f)", best["step"], best["loss"])
+    if context.is_main:
+        write_outputs(job, model, tokenizer, records, boundaries, genes, best, mean_predictor_loss(targets, genes))
+        shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
+    distributed.barrier(context)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Outputs
+
+
+def mean_predictor_loss(targets: pd.DataFrame, genes: dict[str, list[str]]) -> float:
+    """Validation MSE of log(TPM+1) when predicting each tissue's training mean: the level a model must beat."""
+    validation = targets.loc[genes["validation"]]
+    return float(((validation - targets.loc[genes["train"]].mean()) ** 2).to_numpy().mean())
+
+
+def write_outputs(job, model, tokenizer, records, boundaries, genes, best, reference: float) -> None:
+    model_dir = Path(job.model_dir)
+    tmp_dir = model_dir.with_name(f".{model_dir.name}.part")
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    model.cpu().save_pretrained(tmp_dir)
+    tokenizer.save_pretrained(tmp_dir)
+    losses = pd.DataFrame.from_records(records, columns=["step", "phase", "split", "loss"])
+    (tmp_dir / "README.md").write_text(model_card(job, model, losses, genes, best, reference))
+    shutil.rmtree(model_dir, ignore_errors=True)
+    tmp_dir.rename(model_dir)
+    write_tsv(losses, job.loss_tsv, index=False)
+    plot_loss(
+        losses,
+        boundaries,
+        reference,
+        job.loss_png,
+        title=f"Fine-tuning loss ({'pretrained' if job.pretrained else 'from scratch'})",
+    )
+
+
+def plot_loss(
+    losses: pd.DataFrame, boundaries: list[tuple[int, str]], reference: float, path: str | Path, title: str
+) -> None:
+    """Training and validation MSE across all phases, with each unfreezing step marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    for split, style in (("train", "-"), ("validation", "-o")):
+        rows = losses[losses["split"] == split]
+        axes.plot(rows["step"], rows["loss"], style, markersize=3, label=split)
+    axes.axhline(reference, color="black", linestyle=":", linewidth=1, label="validation, predicting the training mean")
+    top = max(losses["loss"].max(), reference) if len(losses) else reference
+    for first, label in boundaries:
+        axes.axvline(first, color="grey", linestyle="--", linewidth=0.8)
+        axes.text(first, top, f" {label}", rotation=90, va="top", ha="left", fontsize=7, color="dimgrey")
+    axes.set_xlabel("optimizer step")
+    axes.set_ylabel("MSE of log(TPM+1)")
+    axes.set_title(title + "\n(dashed: parameters unfrozen at that step)")
+    axes.legend(title="MSE on")
+    figure.tight_layout()
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=120)
+    plt.close(figure)
+
+
+def model_card(job, model, losses: pd.DataFrame, genes, best, reference: float) -> str:
+    config = model.config
+    validation = losses[losses["split"] == "validation"]
+    final = float(validation["loss"].iloc[-1]) if len(validation) else float("nan")
+    settings = json.dumps(dataclasses.asdict(job.settings), indent=1)
+    encoder = config.encoder
+    return f"""# CornBERT expression regressor
+
+Predicts log(TPM+1) in {len(config.tissues)} tissues from a promoter sequence (the {encoder.get('max_position_embeddings', 0) - 2}
+BPE tokens nearest the gene; sequences are read 5'->3' toward the gene).
+
+- Tissues: {', '.join(config.tissues)}
+- Encoder: RoBERTa, {encoder.get('num_hidden_layers')} layers, hidden {encoder.get('hidden_size')},
+  {encoder.get('num_attention_heads')} heads; {'initialised from the stage-2 masked-LM model ' + job.encoder if job.pretrained else 'randomly initialised (no pretraining), same architecture as ' + job.encoder}
+- Head: mean of final token embeddings over sequence tokens (no <pad>, <s>, </s>), dropout {config.head_dropout},
+  dense+{config.head_activation} {config.head_hidden_sizes}, linear to one output per tissue.
+
+## Data
+- Targets: {job.targets}; split: {job.split}; promoters: {job.promoters}
+- {len(genes['train'])} training genes, {len(genes['validation'])} validation genes (carved from the training genes),
+  {len(genes['test'])} test genes (never used in training or model choice).
+
+## Metrics (MSE of log(TPM+1))
+- Validation, last evaluation: {final:.4f}
+- Validation, best (step {best['step']}): {best['loss']:.4f}{' (these weights are saved)' if job.settings.keep_best else ''}
+- Validation, predicting each tissue's training mean: {reference:.4f}
+  (best reduction: {100 * (1 - best['loss'] / reference):.1f} %)
+
+## Use
+```python
+from cornbert.regressor import load_regressor, predict_log
+model, tokenizer, tissues = load_regressor("{job.model_dir}")
+log_tpm = predict_log(model, tokenizer, ["ACGT..."], batch_size=32)  # [n, {len(config.tissues)}]
+```
+or on the command line: `cornbert-predict --model {job.model_dir} --fasta promoters.fa --output predictions.tsv`.
+
+## Fine-tuning settings
+```json
+{settings}
+```
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    """torchrun worker: `python -m cornbert.finetune job.json`."""
+    from cornbert.runtime import configure_logging
+
+    argv = sys.argv[1:] if argv is None else argv
+    job = FinetuneJob.from_json(argv[0])
+    context = distributed.setup()
+    configure_logging(argv[1] if len(argv) > 1 and context.is_main else None)
+    torch.set_num_threads(max(1, int(argv[2]) if len(argv) > 2 else 1))
+    try:
+        train(job, context)
+    finally:
+        distributed.teardown(context)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,113 @@
+"""`cornbert-predict`: predicted expression per tissue for your own promoter sequences.
+
+    cornbert-predict --model results/finetune/pretrained/model --fasta my_promoters.fa --output predictions.tsv
+    cornbert-predict --model results/finetune/pretrained/model --genome my.fa.gz --gff my.gff3 --output predictions.tsv
+
+--fasta: one promoter per record, read 5'->3' toward the gene (the layout of results/promoters/*.fa), ideally as
+long as the training promoters (1,000 bp by default). --genome + --gff: the promoters are cut exactly as the
+workflow cuts them (strand-aware, `--promoter-length` bp upstream of each gene; genes too close to a chromosome end
+are left out). The output is a TSV with `gene_id` and, per tissue, `<tissue>_log` = predicted log(TPM+1) and
+`<tissue>_tpm` = predicted TPM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from cornbert.errors import InputError
+from cornbert.expression import read_fasta
+from cornbert.regressor import load_regressor, predict_log
+from cornbert.tables import write_predictions
+
+log = logging.getLogger("cornbert")
+
+
+def predict_sequences(
+    model_dir: str | Path, sequences: dict[str, str], batch_size: int = 32, device: str = "auto"
+) -> pd.DataFrame:
+    """Predicted log(TPM+1): one row per sequence ID, one column per tissue of the model."""
+    model, tokenizer, tissues = load_regressor(model_dir)
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    model.to(device)
+    ids = list(sequences)
+    log.info("predicting %d sequences in %d tissues with %s on %s", len(ids), len(tissues), model_dir, device)
+    values = predict_log(model, tokenizer, [sequences[i] for i in ids], batch_size=batch_size)
+    return pd.DataFrame(values, index=pd.Index(ids, name="gene_id"), columns=tissues)
+
+
+def genome_promoters(
+    genome: str | Path, gff: str | Path, length: int, feature_type: str, id_attribute: str
+) -> dict[str, str]:
+    """Promoters of every gene of a genome FASTA + GFF3, cut as the workflow's extract_promoters rule cuts them."""
+    from cornbert.promoters import PromoterSettings, extract_promoters
+
+    settings = PromoterSettings(length=length, feature_type=feature_type, id_attribute=id_attribute)
+    with tempfile.TemporaryDirectory(prefix="cornbert-predict-") as workdir:
+        out = Path(workdir)
+        extract_promoters("genome", genome, gff, settings, {}, out / "p.bed", out / "p.fa", out / "p.tsv")
+        return read_fasta(out / "p.fa")
+
+
+def check_dna(sequences: dict[str, str], path: str | Path) -> None:
+    bad = [name for name, seq in sequences.items() if set(seq) - set("ACGTN")]
+    if bad:
+        raise InputError(path, f"{len(bad)} sequence(s) with letters other than A, C, G, T, N, e.g. {bad[0]!r}")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="cornbert-predict",
+        description=__doc__.split("\n\n")[0],
+        epilog="Example: cornbert-predict --model results/finetune/pretrained/model --fasta promoters.fa --output out.tsv",
+    )
+    parser.add_argument("--model", required=True, help="fine-tuned model directory (results/finetune/<variant>/model)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--fasta", help="promoter FASTA, 5'->3' toward the gene (plain or gzip)")
+    source.add_argument("--genome", help="genome FASTA (plain, gzip or bgzip); needs --gff")
+    parser.add_argument("--gff", help="GFF3 annotation of --genome (plain or gzip)")
+    parser.add_argument("--promoter-length", type=int, default=1000, help="bp upstream of each gene (default 1000)")
+    parser.add_argument("--feature-type", default="gene", help="GFF3 feature type of genes (default gene)")
+    parser.add_argument("--id-attribute", default="ID", help="GFF3 attribute holding the gene ID (default ID)")
+    parser.add_argument("--output", required=True, help="TSV to write: gene_id, <tissue>_log, <tissue>_tpm")
+    parser.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
+    parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
+    args = parser.parse_args(argv)
+    if args.genome and not args.gff:
+        parser.error("--genome needs --gff")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    from cornbert.runtime import configure_logging
+
+    args = parse_args(argv)
+    configure_logging(None)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        if args.fasta:
+            sequences = read_fasta(args.fasta)
+            check_dna(sequences, args.fasta)
+        else:
+            sequences = genome_promoters(
+                args.genome, args.gff, args.promoter_length, args.feature_type, args.id_attribute
+            )
+        predictions = predict_sequences(args.model, sequences, args.batch_size, args.device)
+    except InputError as error:
+        log.error("%s", error)
+        raise SystemExit(1) from None
+    write_predictions(predictions, args.output)
+    log.info("wrote %s", args.output)
+
+
+if __name__ == "__main__":
+    main()

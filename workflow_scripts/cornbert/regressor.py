@@ -1,0 +1,216 @@
+"""The expression regressor: a RoBERTa encoder, mean-pooled over real tokens, and a feed-forward head.
+
+Saved in the Hugging Face layout (config.json + model.safetensors + tokenizer files), so one call loads it back:
+    model, tokenizer, tissues = load_regressor("results/finetune/pretrained/model")
+    log_tpm = predict_log(model, tokenizer, ["ACGT..."], batch_size=32)   # [n, len(tissues)]
+The config carries the tissues and the per-tissue target mean/std used in training, so predictions come back on
+the log(TPM+1) scale whatever the training standardisation was.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from transformers import (
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
+    RobertaConfig,
+    RobertaModel,
+)
+
+ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+
+
+class CornBertRegressorConfig(PretrainedConfig):
+    model_type = "cornbert_regressor"
+
+    def __init__(
+        self,
+        encoder: dict | None = None,
+        tissues: Sequence[str] = (),
+        head_hidden_sizes: Sequence[int] = (768, 768),
+        head_dropout: float = 0.2,
+        head_activation: str = "tanh",
+        target_mean: Sequence[float] | None = None,
+        target_std: Sequence[float] | None = None,
+        positions_from_gene: bool = False,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.encoder = dict(encoder or {})
+        self.tissues = list(tissues)
+        self.head_hidden_sizes = list(head_hidden_sizes)
+        self.head_dropout = head_dropout
+        self.head_activation = head_activation
+        # Training may standardise each tissue's target; predictions are mapped back with these.
+        self.target_mean = list(target_mean) if target_mean is not None else [0.0] * len(self.tissues)
+        self.target_std = list(target_std) if target_std is not None else [1.0] * len(self.tissues)
+        # RoBERTa numbers positions from the first real token, so with left padding the gene-proximal end of a
+        # short promoter gets another position than that of a long one; True numbers them back from the gene.
+        self.positions_from_gene = positions_from_gene
+
+    def encoder_config(self) -> RobertaConfig:
+        config = RobertaConfig(**self.encoder)
+        config._attn_implementation = "sdpa"
+        return config
+
+
+def regression_head(
+    in_size: int, hidden_sizes: Sequence[int], n_out: int, dropout: float, activation: str
+) -> nn.Sequential:
+    """dropout -> (dense -> activation -> dropout) per hidden size -> linear: the study's head is dropout 0.2, dense+tanh twice, linear."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"head activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
+    layers: list[nn.Module] = [nn.Dropout(dropout)]
+    for size in hidden_sizes:
+        layers += [nn.Linear(in_size, size), ACTIVATIONS[activation](), nn.Dropout(dropout)]
+        in_size = size
+    layers.append(nn.Linear(in_size, n_out))
+    return nn.Sequential(*layers)
+
+
+class CornBertRegressor(PreTrainedModel):
+    config_class = CornBertRegressorConfig
+    base_model_prefix = "encoder"
+    _supports_sdpa = True
+
+    def __init__(self, config: CornBertRegressorConfig):
+        super().__init__(config)
+        encoder_config = config.encoder_config()
+        self.encoder = RobertaModel(encoder_config, add_pooling_layer=False)
+        self.head = regression_head(
+            encoder_config.hidden_size,
+            config.head_hidden_sizes,
+            len(config.tissues),
+            config.head_dropout,
+            config.head_activation,
+        )
+        # Token ids that carry no sequence: excluded from the mean over token embeddings.
+        self.register_buffer(
+            "special_ids",
+            torch.tensor([encoder_config.pad_token_id, encoder_config.bos_token_id, encoder_config.eos_token_id]),
+            persistent=False,
+        )
+        self.post_init()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        std = self.config.encoder_config().initializer_range
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=std)
+            if module.padding_idx is not None:
+                module.weight.data[module.padding_idx].zero_()
+        elif isinstance(module, nn.LayerNorm):
+            nn.init.ones_(module.weight)
+            nn.init.zeros_(module.bias)
+
+    def pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Mean of the final token embeddings over real sequence tokens: [batch, length] -> [batch, hidden]."""
+        position_ids = self.gene_aligned_positions(attention_mask) if self.config.positions_from_gene else None
+        hidden = self.encoder(
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+        ).last_hidden_state  # [B, L, H]
+        real = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)  # [B, L]
+        weights = real.unsqueeze(-1).to(hidden.dtype)  # [B, L, 1]
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)  # [B, H]
+
+    def gene_aligned_positions(self, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Position ids counted back from the last (gene-proximal) token, which always gets the highest one: [B, L]."""
+        encoder_config = self.encoder.config
+        length = attention_mask.shape[1]
+        positions = torch.arange(length, device=attention_mask.device) + encoder_config.max_position_embeddings - length
+        return torch.where(attention_mask.bool(), positions, encoder_config.pad_token_id).expand_as(attention_mask)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Predicted (standardised) targets: [batch, length] -> [batch, n_tissues]."""
+        return self.head(self.pool(input_ids, attention_mask))
+
+    def to_log_scale(self, output: torch.Tensor) -> torch.Tensor:
+        mean = torch.tensor(self.config.target_mean, dtype=output.dtype, device=output.device)
+        std = torch.tensor(self.config.target_std, dtype=output.dtype, device=output.device)
+        return output * std + mean
+
+
+def build_regressor(
+    encoder_config: RobertaConfig,
+    tissues: Sequence[str],
+    head_hidden_sizes: Sequence[int],
+    head_dropout: float,
+    head_activation: str,
+    encoder_weights: str | Path | None = None,
+    positions_from_gene: bool = False,
+) -> CornBertRegressor:
+    """A regressor with a fresh head and either random encoder weights or those of a saved (masked-LM) RoBERTa."""
+    config = CornBertRegressorConfig(
+        encoder=encoder_config.to_dict(),
+        tissues=tissues,
+        head_hidden_sizes=head_hidden_sizes,
+        head_dropout=head_dropout,
+        head_activation=head_activation,
+        positions_from_gene=positions_from_gene,
+    )
+    model = CornBertRegressor(config)
+    if encoder_weights is not None:
+        pretrained = RobertaModel.from_pretrained(encoder_weights, add_pooling_layer=False)
+        missing, unexpected = model.encoder.load_state_dict(pretrained.state_dict(), strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"{encoder_weights}: encoder weights do not fit (missing {missing}, unexpected {unexpected})"
+            )
+    return model
+
+
+def load_regressor(model_dir: str | Path) -> tuple[CornBertRegressor, PreTrainedTokenizerBase, list[str]]:
+    """Load a fine-tuned regressor, its tokenizer and its tissue names, in eval mode."""
+    from cornbert.errors import InputError
+
+    model_dir = Path(model_dir)
+    if not (model_dir / "config.json").is_file():
+        raise InputError(model_dir, "not a fine-tuned CornBERT model directory (no config.json)")
+    model = CornBertRegressor.from_pretrained(model_dir)
+    model.eval()
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(model_dir)
+    return model, tokenizer, list(model.config.tissues)
+
+
+def tokenize(tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str]) -> dict[str, torch.Tensor]:
+    """Uppercase sequences -> left-padded ids, truncated to the tokenizer's maximum keeping the gene-proximal end."""
+    tokenizer.padding_side = "left"
+    tokenizer.truncation_side = "left"
+    encoded = tokenizer(
+        [s.upper() for s in sequences],
+        padding="longest",
+        truncation=True,
+        max_length=tokenizer.model_max_length,
+        return_tensors="pt",
+    )
+    return {"input_ids": encoded["input_ids"], "attention_mask": encoded["attention_mask"]}
+
+
+@torch.no_grad()
+def predict_log(
+    model: CornBertRegressor, tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str], batch_size: int = 32
+) -> np.ndarray:
+    """Predicted log(TPM+1) per sequence and tissue: [n_sequences, n_tissues] (eval mode, batched, no grad)."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    outputs = []
+    for start in range(0, len(sequences), batch_size):
+        batch = {k: v.to(device) for k, v in tokenize(tokenizer, sequences[start : start + batch_size]).items()}
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+            output = model(**batch)
+        outputs.append(model.to_log_scale(output.float()).cpu().numpy())
+    model.train(was_training)
+    if not outputs:
+        return np.zeros((0, len(model.config.tissues)), dtype=np.float32)
+    return np.concatenate(outputs)
