@@ -9,14 +9,14 @@ import pytest
 from cornbert.baselines import (
     BowConfig,
     HandEngConfig,
-    check_split,
     element_features,
     fit_predict,
     kmer_counts,
-    read_promoters,
 )
 from cornbert.cis_elements import ELEMENTS, CisElement
 from cornbert.errors import InputError
+from cornbert.fasta import read_fasta
+from cornbert.tables import check_split
 
 TISSUES = ["root", "shoot", "ear"]
 TATA = "TATAAATA"
@@ -120,5 +120,5 @@ def test_bad_split_and_fasta_are_named(tmp_path):
         check_split(targets, split.replace("test", "valid"), "split.tsv")
     fasta = tmp_path / "p.fa"
     fasta.write_text(">g1\nACGT\n>g1\nAC\n")
-    with pytest.raises(InputError, match="appears twice"):
-        read_promoters(fasta)
+    with pytest.raises(InputError, match="'g1' occurs more than once"):
+        read_fasta(fasta)

@@ -19,7 +19,8 @@ import pytest
 import yaml
 
 from cornbert.corpus import build_pretraining_corpus, held_out_test_set
-from cornbert.promoters import PromoterSettings, extract_promoters, read_fasta
+from cornbert.fasta import read_fasta
+from cornbert.promoters import PromoterSettings, extract_promoters
 
 REPO = Path(__file__).resolve().parents[1]
 ARABIDOPSIS = REPO / "tests" / "data" / "arabidopsis"

@@ -5,7 +5,8 @@ import logging
 import numpy as np
 import torch
 
-from cornbert.baselines import check_split, promoters_for, read_promoters
+from cornbert.fasta import read_fasta, sequences_for
+from cornbert.tables import check_split
 from cornbert.importance import ImportanceConfig, hottest_distance, mutation_importance
 from cornbert.plots import plot_importance
 from cornbert.regressor import load_regressor, predict_log
@@ -25,7 +26,7 @@ def main(smk) -> None:
     test_genes = sorted(targets.index[split.reindex(targets.index).eq("test").to_numpy()])
     rng = np.random.default_rng(smk.params.seed)
     genes = sorted(rng.choice(test_genes, size=min(config.genes, len(test_genes)), replace=False))
-    sequences = promoters_for(genes, read_promoters(smk.input.promoters), smk.input.promoters)
+    sequences = sequences_for(genes, read_fasta(smk.input.promoters), smk.input.promoters)
 
     model, tokenizer, tissues = load_regressor(smk.input.model)
     log.info(

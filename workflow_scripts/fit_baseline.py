@@ -2,7 +2,9 @@
 
 import logging
 
-from cornbert.baselines import BowConfig, HandEngConfig, check_split, fit_predict, promoters_for, read_promoters
+from cornbert.baselines import BowConfig, HandEngConfig, fit_predict
+from cornbert.fasta import read_fasta, sequences_for
+from cornbert.tables import check_split
 from cornbert.runtime import run_entry, seed_everything
 from cornbert.tables import read_split, read_targets, write_predictions
 
@@ -14,7 +16,7 @@ def main(smk) -> None:
     targets = read_targets(smk.input.targets)
     split = read_split(smk.input.split)
     check_split(targets, split, smk.input.split)
-    sequences = promoters_for(list(targets.index), read_promoters(smk.input.promoters), smk.input.promoters)
+    sequences = sequences_for(list(targets.index), read_fasta(smk.input.promoters), smk.input.promoters)
     settings = smk.params.baselines
     predictions = fit_predict(
         smk.wildcards.baseline,

@@ -2,7 +2,7 @@
 
 import torch
 
-from cornbert.expression import read_fasta
+from cornbert.fasta import read_fasta
 from cornbert.predict import predict_sequences
 from cornbert.runtime import run_entry
 from cornbert.tables import read_split, write_predictions

@@ -2,7 +2,8 @@
 
 import logging
 
-from cornbert.expression import build_targets, write_fasta, write_unmatched
+from cornbert.expression import build_targets, write_unmatched
+from cornbert.fasta import write_fasta
 from cornbert.runtime import run_entry
 from cornbert.tables import write_tsv
 

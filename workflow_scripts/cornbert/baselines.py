@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import lightgbm
 import numpy as np
 import pandas as pd
-from Bio.SeqIO.FastaIO import SimpleFastaParser
 from sklearn.linear_model import LinearRegression, Ridge
 
 from cornbert.cis_elements import ELEMENTS, CisElement, reverse_complement
-from cornbert.errors import InputError
+from cornbert.fasta import distance_from_gene
 
 log = logging.getLogger(__name__)
 
@@ -46,50 +44,6 @@ class BowConfig:
     k: int = 5
     strands: str = "forward"  # "forward": the promoter as given; "canonical": a k-mer and its reverse complement pooled
     ridge_alpha: float = 0.0  # 0: ordinary least squares, as in the study; > 0: ridge
-
-
-def read_promoters(path: str | Path) -> dict[str, str]:
-    """Promoter sequences by gene ID from a FASTA file (header = gene ID)."""
-    sequences: dict[str, str] = {}
-    with open(path) as handle:
-        for header, sequence in SimpleFastaParser(handle):
-            gene_id = header.split()[0] if header.strip() else ""
-            if not gene_id:
-                raise InputError(path, "a FASTA record has an empty header (expected the gene ID)")
-            if gene_id in sequences:
-                raise InputError(path, f"gene ID {gene_id!r} appears twice")
-            sequences[gene_id] = sequence.upper()
-    if not sequences:
-        raise InputError(path, "no FASTA records")
-    return sequences
-
-
-def promoters_for(genes: Sequence[str], sequences: Mapping[str, str], path: str | Path) -> list[str]:
-    missing = [g for g in genes if g not in sequences]
-    if missing:
-        raise InputError(path, f"no promoter for {len(missing)} gene(s) of the targets table, e.g. {missing[:3]}")
-    return [sequences[g] for g in genes]
-
-
-def check_split(targets: pd.DataFrame, split: pd.Series, path: str | Path) -> None:
-    """Every gene of the targets must be 'train' or 'test' in the split, and both sets must be non-empty."""
-    labels = split.reindex(targets.index)
-    if labels.isna().any():
-        missing = list(labels.index[labels.isna()][:3])
-        raise InputError(path, f"{int(labels.isna().sum())} gene(s) of the targets table have no split, e.g. {missing}")
-    unknown = sorted(set(labels) - {"train", "test"})
-    if unknown:
-        raise InputError(path, f"split values must be 'train' or 'test', found {unknown}")
-    if not (labels == "train").any() or not (labels == "test").any():
-        raise InputError(path, "the split needs at least one training and one test gene")
-
-
-def distance_from_gene(index: np.ndarray | int, length: int) -> np.ndarray | int:
-    """bp upstream of the gene of promoter index `index`: 1 for the last base (promoters end at the gene).
-
-    The demo world (cornbert.demo_world, planted_rule.json) uses the same convention.
-    """
-    return length - index
 
 
 # --- features -------------------------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cornbert.promoters import DROP_REASONS, read_fasta  # noqa: E402
+from cornbert.fasta import read_fasta  # noqa: E402
+from cornbert.promoters import DROP_REASONS  # noqa: E402
 from cornbert.runtime import atomic_path  # noqa: E402
 from cornbert.tables import read_split, write_tsv  # noqa: E402
 

@@ -8,7 +8,6 @@ Two input modes produce the same three tables (targets, split, promoters of the 
 from __future__ import annotations
 
 import csv
-import gzip
 import logging
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from cornbert.errors import InputError
+from cornbert.fasta import open_text, read_fasta
 from cornbert.runtime import atomic_path
 
 log = logging.getLogger("cornbert.expression")
@@ -26,15 +26,9 @@ SPLITS = ("train", "test")
 EXAMPLES = 5
 
 
-def _open_text(path: Path):
-    with open(path, "rb") as handle:
-        magic = handle.read(2)
-    return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)
-
-
 def sniff_separator(path: str | Path) -> str:
     """Tab or comma, whichever splits the header line into more fields."""
-    with _open_text(Path(path)) as handle:
+    with open_text(path) as handle:
         header = handle.readline()
     if not header.strip():
         raise InputError(path, "the file is empty (expected a header line with a `gene_id` column)")
@@ -95,35 +89,6 @@ def read_measurements(path: str | Path, allow_negative: bool = False, extra_colu
             cells = [f"{gene}/{tissue}={values.at[gene, tissue]:g}" for gene, tissue in _true_cells(negative)]
             raise InputError(path, f"{len(cells)} TPM values are negative (gene/column=value): {_examples(cells)}")
     return pd.concat([values.astype(float), table[extra]], axis=1)
-
-
-def read_fasta(path: str | Path) -> dict[str, str]:
-    """Sequences by ID (the header's first word), uppercase."""
-    sequences: dict[str, list[str]] = {}
-    current = None
-    with _open_text(Path(path)) as handle:
-        for line in handle:
-            line = line.strip()
-            if line.startswith(">"):
-                current = line[1:].split()[0] if line[1:].strip() else ""
-                if not current:
-                    raise InputError(path, "a FASTA header has no ID")
-                if current in sequences:
-                    raise InputError(path, f"sequence ID {current} occurs more than once")
-                sequences[current] = []
-            elif line:
-                if current is None:
-                    raise InputError(path, "not a FASTA file: sequence text before the first '>' header")
-                sequences[current].append(line.upper())
-    if not sequences:
-        raise InputError(path, "no sequences")
-    return {name: "".join(parts) for name, parts in sequences.items()}
-
-
-def write_fasta(sequences: dict[str, str], path: str | Path, width: int = 0) -> None:
-    with atomic_path(path) as tmp, open(tmp, "w") as handle:
-        for name, sequence in sequences.items():
-            handle.write(f">{name}\n{sequence}\n")
 
 
 def match_genes(

@@ -34,7 +34,7 @@ from cornbert import distributed
 from cornbert.errors import InputError
 from cornbert.lamb import Lamb
 from cornbert.regressor import CornBertRegressor, build_regressor, tokenize
-from cornbert.expression import read_fasta
+from cornbert.fasta import read_fasta
 from cornbert.runtime import atomic_path, seed_everything
 from cornbert.tokenizer import load_tokenizer
 from cornbert.tables import read_split, read_targets, write_tsv

@@ -4,7 +4,7 @@ For each gene, each length L and each sampled start position T, the L-mer at T i
 L-mer (`draws` times) and the model predicts again. The change |mutant - original| of the predicted log(TPM+1) is
 averaged over tissues (one number per mutation: how much expression moves, whatever the tissue), then over genes
 and draws within each (distance bin, L) cell. A mutation's distance is that of its centre from the gene
-(cornbert.baselines.distance_from_gene: 1 = the base next to the gene), binned in `bin_size` bp: the row at
+(cornbert.fasta.distance_from_gene: 1 = the base next to the gene), binned in `bin_size` bp: the row at
 distance d covers [d, d + bin_size), so the first row (0) holds distances 1 to bin_size - 1.
 
 The algorithm only needs a `predict(sequences) -> array [n, tissues]`, so it is tested with a pure-Python scorer
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
-from cornbert.baselines import distance_from_gene
+from cornbert.fasta import distance_from_gene
 
 Predict = Callable[[list[str]], np.ndarray]
 BASES = np.array(list("ACGT"))

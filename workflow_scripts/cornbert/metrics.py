@@ -17,6 +17,7 @@ import pandas as pd
 from scipy import stats
 
 from cornbert.errors import InputError
+from cornbert.tables import check_split, read_predictions, read_split, read_targets
 
 REFERENCE = "const_mean"
 ALL = "All"
@@ -100,9 +101,6 @@ def study_table(metrics: pd.DataFrame, metric: str, model: str, tissues: list[st
 
 def load_test_set(targets_path: str, split_path: str, prediction_paths: Sequence[str], models: Sequence[str]):
     """Observed test-gene targets and each model's predictions, checked to cover the same genes and tissues."""
-    from cornbert.baselines import check_split
-    from cornbert.tables import read_predictions, read_split, read_targets
-
     targets = read_targets(targets_path)
     split = read_split(split_path)
     check_split(targets, split, split_path)

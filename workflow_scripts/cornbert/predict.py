@@ -22,7 +22,7 @@ import pandas as pd
 import torch
 
 from cornbert.errors import InputError
-from cornbert.expression import read_fasta
+from cornbert.fasta import read_fasta
 from cornbert.regressor import load_regressor, predict_log
 from cornbert.tables import write_predictions
 

@@ -188,17 +188,3 @@ def extract_promoters(
         converted,
     )
     return stats
-
-
-def read_fasta(path: str | Path) -> dict[str, str]:
-    """A promoter FASTA as written here (one line per sequence, or wrapped) as {id: sequence}."""
-    sequences: dict[str, list[str]] = {}
-    current: list[str] = []
-    with open(path) as handle:
-        for line in handle:
-            line = line.strip()
-            if line.startswith(">"):
-                current = sequences.setdefault(line[1:].split()[0], [])
-            elif line:
-                current.append(line)
-    return {name: "".join(parts) for name, parts in sequences.items()}

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from cornbert.errors import InputError
 from cornbert.runtime import atomic_path
 
 LOG_SUFFIX = "_log"
@@ -30,6 +31,19 @@ def read_targets(path: str | Path) -> pd.DataFrame:
 def read_split(path: str | Path) -> pd.Series:
     """'train' or 'test' per gene_id."""
     return pd.read_csv(path, sep="\t", index_col="gene_id", dtype={"gene_id": str})["split"]
+
+
+def check_split(targets: pd.DataFrame, split: pd.Series, path: str | Path) -> None:
+    """Every gene of the targets must be 'train' or 'test' in the split, and both sets must be non-empty."""
+    labels = split.reindex(targets.index)
+    if labels.isna().any():
+        missing = list(labels.index[labels.isna()][:3])
+        raise InputError(path, f"{int(labels.isna().sum())} gene(s) of the targets table have no split, e.g. {missing}")
+    unknown = sorted(set(labels) - {"train", "test"})
+    if unknown:
+        raise InputError(path, f"split values must be 'train' or 'test', found {unknown}")
+    if not (labels == "train").any() or not (labels == "test").any():
+        raise InputError(path, "the split needs at least one training and one test gene")
 
 
 def write_predictions(log_pred: pd.DataFrame, path: str | Path) -> None:
