@@ -6,12 +6,11 @@ import numpy as np
 import torch
 
 from cornbert.fasta import read_fasta, sequences_for
-from cornbert.tables import check_split
 from cornbert.importance import ImportanceConfig, hottest_distance, mutation_importance
 from cornbert.plots import plot_importance
 from cornbert.regressor import load_regressor, predict_log
 from cornbert.runtime import run_entry, seed_everything
-from cornbert.tables import read_split, read_targets, write_tsv
+from cornbert.tables import check_split, read_split, read_targets, write_tsv
 
 log = logging.getLogger("cornbert.compute_importance")
 
