@@ -16,3 +16,4 @@ test:
 lint:
 	$(VENV_BIN)/snakemake --lint
 	$(VENV_BIN)/snakefmt --check Snakefile rules/
+	$(VENV_BIN)/ruff check --select F workflow_scripts tests bench tools
