@@ -46,7 +46,7 @@ rule plot_targets:
         targets=rules.prepare_targets.output.targets,
         split=rules.split_genes.output.split,
     output:
-        figure=report("results/expression/targets.png", category="Expression"),
+        figure=report("results/expression/targets.png", caption="../report/targets.rst", category="Expression"),
     log:
         "logs/plot_targets/all.log",
     conda:

@@ -12,7 +12,12 @@ rule finetune_model:
     output:
         model=directory("results/finetune/{variant}/model"),
         loss="results/finetune/{variant}/loss.tsv",
-        plot=report("results/finetune/{variant}/loss.png", category="Fine-tuning"),
+        plot=report(
+            "results/finetune/{variant}/loss.png",
+            caption="../report/loss.rst",
+            category="Training",
+            subcategory="{variant}",
+        ),
     log:
         "logs/finetune_model/{variant}.log",
     benchmark:

@@ -7,7 +7,7 @@ rule train_tokenizer:
         tokenizer="results/tokenizer/tokenizer.json",
         tokenizer_config="results/tokenizer/tokenizer_config.json",
         lengths="results/tokenizer/token_lengths.tsv",
-        plot=report("results/tokenizer/token_lengths.png", category="Tokenizer"),
+        plot=report("results/tokenizer/token_lengths.png", caption="../report/token_lengths.rst", category="Corpus"),
     log:
         "logs/train_tokenizer/all.log",
     benchmark:
