@@ -2,7 +2,7 @@
 VENV_BIN := .venv/bin
 PROFILE ?= profiles/local
 
-.PHONY: demo test lint
+.PHONY: demo test lint bench
 
 demo:
 	bash tools/install.sh
@@ -17,3 +17,7 @@ lint:
 	$(VENV_BIN)/snakemake --lint
 	$(VENV_BIN)/snakefmt --check Snakefile rules/
 	$(VENV_BIN)/ruff check --select F workflow_scripts tests bench tools
+
+bench:
+	bash tools/install.sh
+	$(VENV_BIN)/python bench/run.py all

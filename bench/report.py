@@ -1,0 +1,389 @@
+"""BENCHMARKS.md from the stored section results (bench/results/<section>.json)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+
+def write(results: Path, destination: Path, order: list[str]) -> None:
+    stored = {}
+    for name in order:
+        path = results / f"{name}.json"
+        if path.is_file():
+            stored[name] = json.loads(path.read_text())
+    lines = [
+        "# CornBERT benchmarks",
+        "",
+        "Written by `.venv/bin/python bench/run.py all` (or one section at a time, see bench/README.md). Figures, not",
+        "pass/fail: no test asserts on any of them. Each section lists the command, the machine and the date it was",
+        "measured on; sections not yet measured are missing.",
+        "",
+        "## Summary",
+        "",
+        "| section | ours | reference | ratio (ours / reference) |",
+        "|---|---|---|---|",
+    ]
+    for name, entry in stored.items():
+        for row in SUMMARIES[name](entry["figures"]):
+            lines.append("| " + " | ".join(row) + " |")
+    figures = destination.parent / "bench" / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    for name, entry in stored.items():
+        lines += ["", f"## {TITLES[name]}", "", *_provenance(entry), "", *DETAILS[name](entry["figures"])]
+        if name in PLOTS:
+            PLOTS[name](entry["figures"], figures / f"{name}.png")
+            lines += ["", f"![{TITLES[name]}](bench/figures/{name}.png)"]
+    destination.write_text("\n".join(lines) + "\n")
+
+
+def _provenance(entry: dict[str, Any]) -> list[str]:
+    m = entry["machine"]
+    gpu = m["gpu"] or "none (CPU only; the GPU code path did not run)"
+    return [
+        f"- command: `.venv/bin/python {entry['figures']['command']}`",
+        f"- machine: {m['nproc']} CPU cores ({m['cpu']}), {m['ram_gib']} GiB RAM, GPU: {gpu}; torch {m['torch']},"
+        f" Python {m['python']}",
+        f"- date: {m['date']}; 1-minute load average when the section started: {m['load_average_1min']}"
+        + (
+            f" (above the {m['nproc']} cores: other jobs shared the machine, so timings are pessimistic and noisy)"
+            if m["load_average_1min"] > m["nproc"]
+            else ""
+        ),
+    ]
+
+
+def _f(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}"
+
+
+# --- per section: summary rows and details ---------------------------------------------------------------------
+def _extraction_summary(f: dict) -> list[list[str]]:
+    return [
+        ["promoter extraction, Arabidopsis Chr5 (genes/s)", _f(f["ours_genes_per_s"]),
+         f"bedtools getfasta -s: {_f(f['bedtools_genes_per_s'])}", _f(f["ratio_ours_vs_getfasta"], 2) + " × time"],
+    ]  # fmt: skip
+
+
+def _extraction_details(f: dict) -> list[str]:
+    return [
+        f"{f['genes']:,} real Chr5 genes (5' end = the TSS of Jores et al. 2021's BED) on the 27-Mb TAIR10 chromosome 5"
+        f" (bgzip); {f['promoters']:,} full 1,000-bp promoters kept (the others are within 1 kb of a chromosome end)."
+        f" Median of {f['repeats']} runs.",
+        "",
+        "| what | seconds | genes/s |",
+        "|---|---|---|",
+        f"| ours: `cornbert.promoters.extract_promoters` (validate + decompress bgzip, samtools faidx, plan, bedtools"
+        f" getfasta -s, clean, write BED/FASTA/stats) | {_f(f['ours_s'], 2)} | {_f(f['ours_genes_per_s'])} |",
+        f"| bare `bedtools getfasta -s` on our BED, indexed plain FASTA | {_f(f['bedtools_getfasta_s'], 2)} |"
+        f" {_f(f['bedtools_genes_per_s'])} |",
+        f"| bare end to end: zcat + samtools faidx + bedtools getfasta -s | {_f(f['zcat_faidx_getfasta_s'], 2)} |"
+        f" {_f(f['bare_end_to_end_genes_per_s'])} |",
+        "",
+        f"Ours takes {_f(f['ratio_ours_vs_getfasta'], 2)} × the time of getfasta alone and"
+        f" {_f(f['ratio_ours_vs_end_to_end'], 2)} × the bare end-to-end pipeline; most of the difference is validating"
+        f" every FASTA line. Identical sequences: {f['identical_sequences']:,} of {f['promoters']:,}.",
+    ]
+
+
+SUMMARIES = {"extraction": _extraction_summary}
+DETAILS = {"extraction": _extraction_details}
+TITLES = {"extraction": "1. Promoter extraction throughput"}
+
+
+def _tokenizer_summary(f: dict) -> list[list[str]]:
+    return [
+        ["BPE tokenizer training, vocab 5,000 (s)", _f(f["ours_train_s"], 2),
+         f"bare ByteLevelBPETokenizer: {_f(f['bare_train_s'], 2)}", _f(f["ratio_train"], 2) + " × time"],
+        ["tokenizer encoding (promoters/s)", _f(f["loaded_encode_seq_per_s"], 0),
+         f"bare encode_batch: {_f(f['bare_encode_seq_per_s'], 0)}", _f(f["ratio_loaded_encode_time"], 2) + " × time"],
+    ]  # fmt: skip
+
+
+def _tokenizer_details(f: dict) -> list[str]:
+    return [
+        f"Input: {f['sequences']:,} real 1-kb promoters ({f['bp'] / 1e6:.1f} Mb): the Arabidopsis Chr5 promoters of"
+        " section 1 and the 1,857 maize NAM promoters of FloraBERT (sequences with other letters than ACGTN left out)."
+        f" Vocabulary {f['vocab_size']:,} + 5 specials, min_frequency 2, max length 256. Median of {f['repeats']} runs.",
+        "",
+        "| what | ours | bare HF `tokenizers` | ratio (time) |",
+        "|---|---|---|---|",
+        f"| training (s) | {_f(f['ours_train_s'], 2)} | {_f(f['bare_train_s'], 2)} | {_f(f['ratio_train'], 2)} |",
+        f"| encoding, freshly trained (promoters/s) | {_f(f['ours_encode_seq_per_s'], 0)} |"
+        f" {_f(f['bare_encode_seq_per_s'], 0)} | {_f(f['ratio_encode_time'], 2)} |",
+        f"| encoding, `load_tokenizer` from disk (promoters/s) | {_f(f['loaded_encode_seq_per_s'], 0)} |"
+        f" {_f(f['bare_encode_seq_per_s'], 0)} | {_f(f['ratio_loaded_encode_time'], 2)} |",
+        "",
+        f"Mean {f['mean_tokens']:.1f} tokens per promoter (with `<s>`/`</s>`). Both learn the same merges:"
+        f" {f['same_tokens']:,} of {f['sequences']:,} promoters get identical token sequences. Ours wraps the same"
+        " Rust trainer in a `PreTrainedTokenizerFast` (RoBERTa post-processor, left padding/truncation); the encoding"
+        " gap is the Python-side work of `transformers`' `__call__` (building lists, truncation bookkeeping).",
+    ]
+
+
+SUMMARIES["tokenizer"] = _tokenizer_summary
+DETAILS["tokenizer"] = _tokenizer_details
+TITLES["tokenizer"] = "2. Tokenizer"
+
+
+def _training_summary(f: dict) -> list[list[str]]:
+    rows = []
+    for run in f["runs"]:
+        ours, hf = run["ours"], run["hf_trainer"]
+        rows.append([f"MLM training, {run['preset']} preset, batch {run['batch_size']} (s/step; tokens/s)",
+                     f"{_f(ours['step_s'], 2)}; {_f(ours['tokens_per_s'], 0)}",
+                     f"HF Trainer: {_f(hf['step_s'], 2)}; {_f(hf['tokens_per_s'], 0)}",
+                     _f(run["ratio_step_time"], 2) + " × time"])  # fmt: skip
+        rows.append([f"MLM training peak memory, {run['preset']} preset (MiB RSS)", _f(ours["peak_rss_mib"], 0),
+                     f"HF Trainer: {_f(hf['peak_rss_mib'], 0)}", _f(run["ratio_peak_rss"], 2) + " ×"])  # fmt: skip
+    return rows
+
+
+def _training_details(f: dict) -> list[str]:
+    lines = [
+        f"Corpus: the first {f['corpus']:,} real promoters of section 2 (Arabidopsis Chr5), a BPE tokenizer trained on"
+        f" them per vocabulary size. Ours: `cornbert.pretrain.pretrain` (the code of rule pretrain_model, LAMB,"
+        " fp32 on CPU, bf16 autocast on GPU), step times read from its scheduler's `step()` calls. Reference: a stock"
+        " `transformers.Trainer` + `RobertaForMaskedLM` built from the same `cornbert.model.roberta_config`, default"
+        " AdamW, fed exactly the batches (sequences, left padding, masks) of our steps. Each contender runs in its own"
+        f" process (peak RSS = that process's `ru_maxrss`, everything included: Python, torch, data). torch threads:"
+        f" {f['threads']}. Median over the steps after the first (warm-up).",
+        "",
+        "| preset | batch | contender | optimizer | s/step | real tokens/step | tokens/s | peak RSS (MiB) |"
+        + (" peak GPU mem (MiB) | MFU |" if f["gpu"] else ""),
+        "|---|---|---|---|---|---|---|---|" + ("---|---|" if f["gpu"] else ""),
+    ]
+    for run in f["runs"]:
+        for name, label in (("ours", "ours"), ("hf_trainer", "HF Trainer")):
+            r = run[name]
+            line = (
+                f"| {run['preset']} | {run['batch_size']} | {label} | {r['optimizer']} | {_f(r['step_s'], 2)} |"
+                f" {_f(r['real_tokens_per_step'], 0)} | {_f(r['tokens_per_s'], 0)} | {_f(r['peak_rss_mib'], 0)} |"
+            )
+            if f["gpu"]:
+                line += f" {_f(r.get('peak_gpu_mem_mib', 0), 0)} | {100 * r.get('mfu', float('nan')):.1f} % |"
+            lines.append(line)
+    lines += ["", "On a shared 2-core machine, step-time ratios within about ±30 % are not distinguishable from load"
+              " noise (repeated runs moved the demo ratio between 0.5 and 0.9); the optimizers also differ (our LAMB"
+              " computes a trust ratio per parameter tensor in Python, the Trainer's AdamW uses foreach kernels)."]  # fmt: skip
+    if not f["gpu"]:
+        lines += ["", "No GPU on this machine: the GPU path (bf16 autocast, SDPA, torch.compile for the Trainer, peak"
+                  " `torch.cuda.max_memory_allocated`, MFU against the card's dense bf16 peak) is in bench/training.py"
+                  " and runs when `torch.cuda.is_available()`; it was not measured here."]  # fmt: skip
+    return lines
+
+
+SUMMARIES["training"] = _training_summary
+DETAILS["training"] = _training_details
+TITLES["training"] = "3. Masked-LM training speed and memory"
+
+
+def _importance_summary(f: dict) -> list[list[str]]:
+    return [["importance mutagenesis (forward sequences/s)", _f(f["ours_seq_per_s"], 0),
+             f"bare model forward: {_f(f['bare_seq_per_s'], 0)}", _f(f["ratio_time"], 2) + " × time"]]  # fmt: skip
+
+
+def _importance_details(f: dict) -> list[str]:
+    return [
+        f"Model: {f['model']}. {f['genes']} real Arabidopsis Chr5 promoters (1 kb), L = 1..6, 10 positions x 1 draw"
+        f" each: {f['forward_sequences']:,} sequences forwarded (the originals included) in batches of up to"
+        f" {f['batch_size']} (mean {f['mean_batch']:.1f}: one gene's mutants per batch). torch threads: {f['threads']};"
+        f" median of {f['repeats']} runs.",
+        "",
+        "| what | sequences/s |",
+        "|---|---|",
+        f"| ours: `cornbert.importance.mutation_importance` with `cornbert.regressor.predict_log` (mutant drawing,"
+        f" tokenization, forward, aggregation) | {_f(f['ours_seq_per_s'], 0)} |",
+        f"| bare: the model's forward on the same batches, tokenized beforehand, `torch.no_grad` |"
+        f" {_f(f['bare_seq_per_s'], 0)} |",
+        "",
+        f"Ours takes {_f(f['ratio_time'], 2)} × the bare forward time.",
+    ]
+
+
+def plot_memory(rows: list[dict], path: Path, run_dir: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    labels = [f"{r['rule']} ({r['job']})" for r in rows]
+    figure, axis = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.5))
+    axis.barh(labels, [r["max_rss_mib"] for r in rows], color="tab:blue")
+    axis.invert_yaxis()
+    axis.set_xlabel("peak resident memory, max_rss (MiB)")
+    axis.set_title(f"Peak memory per job (Snakemake benchmark files)\n{run_dir}")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _memory_summary(f: dict) -> list[list[str]]:
+    top = max(f["jobs"], key=lambda r: r["max_rss_mib"])
+    return [["peak memory of the demo DAG, largest job (MiB max_rss)", f"{_f(top['max_rss_mib'], 0)} ({top['rule']})",
+             "-", "-"]]  # fmt: skip
+
+
+def _memory_details(f: dict) -> list[str]:
+    lines = [
+        f"From the Snakemake `benchmark:` files of `{f['run_dir']}` (max over repeats), a complete run of the demo"
+        " config (`snakemake --snakefile Snakefile --directory <run dir> --configfile config/config.yaml --cores 2`)."
+        " Wall time includes waiting for a core (two jobs at a time on the 2 cores, which other work shared);"
+        " CPU time is the job's own cost.",
+        "",
+        "| rule | job | max_rss (MiB) | wall (s) | CPU time (s) |",
+        "|---|---|---|---|---|",
+    ]
+    for r in f["jobs"]:
+        lines.append(f"| {r['rule']} | {r['job']} | {_f(r['max_rss_mib'], 0)} | {_f(r['wall_s'], 1)} |"
+                     f" {_f(r['cpu_time_s'], 1)} |")  # fmt: skip
+    return lines + ["", f"![peak memory per job]({f['figure']})"]
+
+
+SUMMARIES |= {"importance": _importance_summary, "memory": _memory_summary}
+DETAILS |= {"importance": _importance_details, "memory": _memory_details}
+TITLES |= {"importance": "4. Importance heatmap throughput", "memory": "5. Peak memory per stage of the demo DAG"}
+
+
+ACCURACY_MODELS = ["CornBERT", "const_mean", "hand_eng", "BOW_5mer"]
+SET_TITLES = {
+    "maize_nam": "maize NAM promoters, 8 tissues (FloraBERT folds)",
+    "jores_leaf": "170-bp core promoters, tobacco leaf STARR-seq (Jores 2021)",
+}
+
+
+def _accuracy_summary(f: dict) -> list[list[str]]:
+    rows = []
+    for name, s in f["sets"].items():
+        scores = s["all"]
+        best_baseline = max((m for m in ACCURACY_MODELS[1:] if m in scores), key=lambda m: _nan0(scores[m]["spearman"]))
+        rows.append([f"accuracy, {SET_TITLES[name]} (Spearman, All)", _f(scores["CornBERT"]["spearman"], 3),
+                     f"best baseline {best_baseline}: {_f(scores[best_baseline]['spearman'], 3)}", "-"])  # fmt: skip
+    return rows
+
+
+def _nan0(value: float) -> float:
+    return -1.0 if value != value else value
+
+
+def _accuracy_details(f: dict) -> list[str]:
+    lines = [
+        "The real workflow in sequence mode (`expression.sequences`), run by",
+        f"`.venv/bin/snakemake --snakefile Snakefile --directory <scratch> --configfile bench/configs/<set>.yaml"
+        f" --cores {f['cores']} results/evaluation/metrics.tsv`, both sets in one scratch directory one after the other"
+        " (the second reuses the tokenizer and pretrained model: same pretraining inputs and settings). Pretraining:"
+        " the real Arabidopsis TAIR10 Chr5 promoters (6,332 genes, TSSs of Jores et al. 2021), demo model preset"
+        " (4 x 64), 2 x 50 MLM steps of batch 32, BPE vocabulary 1,500. Fine-tuning with the demo departures of"
+        " this machine's measurements (AdamW, all layers and embeddings trainable by step 60, standardised targets, head"
+        " 64 x 64; one fine-tuning, no from-scratch variant). Scores"
+        " from `results/evaluation/metrics.tsv` (cornbert.metrics), test sequences only, pooled over tissues ('All');"
+        " per-tissue tables in bench/results/accuracy_<set>_metrics.tsv.",
+    ]
+    for name, s in f["sets"].items():
+        scores = s["all"]
+        log_scale = name == "maize_nam"
+        lines += [
+            "",
+            f"### {SET_TITLES[name]}",
+            "",
+            f"{s['sequences']:,} sequences, {s['test']:,} test; targets: {', '.join(s['tissues'])}; config"
+            f" `{s['config']}`; workflow wall time {s['workflow_s'] / 60:.1f} min.",
+            "",
+            "| model | MSE | % MSE reduction vs const_mean | Pearson r | Spearman ρ |"
+            + (" MAE (TPM) |" if log_scale else ""),
+            "|---|---|---|---|---|" + ("---|" if log_scale else ""),
+        ]
+        for model in ACCURACY_MODELS:
+            if model not in scores:
+                continue
+            m = scores[model]
+            line = (
+                f"| {model} | {m['mse_log']:.3f} | {m.get('pct_reduction_mse_log', float('nan')):.1f} |"
+                f" {m['pearson']:.3f} | {m['spearman']:.3f} |"
+            )
+            if log_scale:
+                line += f" {m['mae_tpm']:.1f} |"
+            lines.append(line)
+        per_tissue = _per_tissue_r2(name)
+        if per_tissue:
+            lines += ["", "CornBERT's Pearson r² per target: " + ", ".join(f"{t} {v:.3f}" for t, v in per_tissue.items())
+                      + "."]  # fmt: skip
+        if name == "maize_nam":
+            lines += ["", "Labels are FloraBERT's log2(TPM/1000 + 0.001) (see the data's PROVENANCE.md), converted to"
+                      " TPM = (2^x − 0.001) × 1000 and then log(TPM + 1), the workflow's scale (`values: log`); the"
+                      " FloraBERT re-run of the study reported Pearson r² 0.07–0.12 per tissue on such data."]  # fmt: skip
+        else:
+            lines += ["", "Values: log2 STARR-seq enrichment, used as they are (`values: log`; the MSE is on that"
+                      " scale, MAE in TPM does not apply). Train: the 8,000-sequence PGB leaf subset; test: the"
+                      " authors' CNN test set. The authors' CNN (trained on ~65,000 sequences) reached Spearman 0.84"
+                      " on the whole leaf test set."]  # fmt: skip
+    return lines
+
+
+def _per_tissue_r2(name: str) -> dict[str, float]:
+    """CornBERT's Pearson r² per tissue, from the metrics table the accuracy section stored beside its figures."""
+    import pandas as pd
+
+    path = Path(__file__).resolve().parent / "results" / f"accuracy_{name}_metrics.tsv"
+    if not path.is_file():
+        return {}
+    metrics = pd.read_csv(path, sep="\t")
+    rows = metrics[(metrics.model == "CornBERT") & (metrics.metric == "pearson") & (metrics.tissue != "All")]
+    return {row.tissue: row.value**2 for row in rows.itertuples()}
+
+
+SUMMARIES["accuracy"] = _accuracy_summary
+DETAILS["accuracy"] = _accuracy_details
+TITLES["accuracy"] = "6. Accuracy on real data"
+
+
+def _bars(
+    groups: list[str], series: dict[str, list[float]], ylabel: str, title: str, path: Path, log: bool = False
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    figure, axis = plt.subplots(figsize=(7, 4.2))
+    width = 0.8 / len(series)
+    positions = np.arange(len(groups))
+    for index, (label, values) in enumerate(series.items()):
+        axis.bar(positions + (index - (len(series) - 1) / 2) * width, values, width, label=label)
+    axis.set_xticks(positions, groups)
+    axis.set_ylabel(ylabel)
+    if log:
+        axis.set_yscale("log")
+    axis.set_title(title)
+    axis.legend()
+    axis.grid(axis="y", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def _plot_training(f: dict, path: Path) -> None:
+    groups = [f"{run['preset']} preset, batch {run['batch_size']}" for run in f["runs"]]
+    series = {
+        "ours (cornbert.pretrain)": [run["ours"]["tokens_per_s"] for run in f["runs"]],
+        "stock HF Trainer": [run["hf_trainer"]["tokens_per_s"] for run in f["runs"]],
+    }
+    device = "GPU" if f["gpu"] else "CPU"
+    _bars(
+        groups, series, "real (non-pad) tokens per second", f"Masked-LM training throughput ({device})", path, log=True
+    )
+
+
+def _plot_accuracy(f: dict, path: Path) -> None:
+    groups = [SET_TITLES[name].split(",")[0] for name in f["sets"]]
+    series = {
+        model: [f["sets"][name]["all"].get(model, {}).get("spearman", float("nan")) for name in f["sets"]]
+        for model in ACCURACY_MODELS
+        if model != "const_mean"
+    }
+    _bars(groups, series, "Spearman ρ, test sequences (all targets pooled)", "Accuracy on real data", path)
+
+
+PLOTS = {"training": _plot_training, "accuracy": _plot_accuracy}

@@ -1,0 +1,441 @@
+"""CornBERT benchmarks: speed, memory and accuracy on real plant data. Figures, never pass/fail.
+
+    .venv/bin/python bench/run.py all                 # every section, then BENCHMARKS.md
+    .venv/bin/python bench/run.py extraction          # one section (its figures replace that section's only)
+    .venv/bin/python bench/run.py memory --run-dir /path/to/finished/demo/run
+    .venv/bin/python bench/run.py report              # re-render BENCHMARKS.md from bench/results/*.json
+
+Each section stores its figures, the command and the machine in bench/results/<section>.json; BENCHMARKS.md is
+rendered from all stored sections, so sections can be measured at different times and on different machines.
+See bench/README.md for what each section measures and against what.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+sys.path[:0] = [str(REPO / "workflow_scripts"), str(BENCH_DIR)]
+
+import machine  # noqa: E402
+import realdata  # noqa: E402
+import report  # noqa: E402
+from machine import median, stopwatch  # noqa: E402
+
+RESULTS = BENCH_DIR / "results"
+FIGURES = BENCH_DIR / "figures"
+
+
+class Skipped(Exception):
+    """A section that cannot run here (missing inputs); `all` reports it and goes on with the others."""
+
+
+# --- 1. promoter extraction ------------------------------------------------------------------------------------
+def arabidopsis_promoters(workdir: Path) -> tuple[Path, Path, int]:
+    """Our 1-kb promoters of the Chr5 genes (BED, FASTA, number of genes), extracted once per workdir."""
+    from cornbert.promoters import PromoterSettings, extract_promoters
+
+    gff, bed, fasta = workdir / "chr5_genes.gff3", workdir / "chr5_promoters.bed", workdir / "chr5_promoters.fa"
+    genes = realdata.chr5_genes_gff3(gff)
+    if not fasta.is_file():
+        extract_promoters("chr5", realdata.CHR5_FASTA, gff, PromoterSettings(), {}, bed, fasta,
+                          workdir / "chr5_promoters.stats.tsv")  # fmt: skip
+    return bed, fasta, genes
+
+
+def section_extraction(args) -> dict[str, Any]:
+    """Genes/s of cornbert.promoters.extract_promoters vs bare `bedtools getfasta -s` on the same regions."""
+    from cornbert.fasta import read_fasta
+    from cornbert.promoters import PromoterSettings, extract_promoters
+
+    work = args.workdir / "extraction"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    gff = work / "chr5_genes.gff3"
+    genes = realdata.chr5_genes_gff3(gff)
+    ours, bare, bare_with_index = [], [], []
+    plain = work / "chr5.fa"
+    for repeat in range(args.repeats):
+        out = work / f"ours_{repeat}"
+        out.mkdir()
+        with stopwatch() as elapsed:
+            extract_promoters("chr5", realdata.CHR5_FASTA, gff, PromoterSettings(), {}, out / "p.bed", out / "p.fa",
+                              out / "p.stats.tsv")  # fmt: skip
+        ours.append(elapsed())
+        # Bare tools on the regions our run chose: decompress + faidx (timed apart), then getfasta alone.
+        for stale in (plain, Path(f"{plain}.fai")):
+            stale.unlink(missing_ok=True)
+        with stopwatch() as index_time:
+            with gzip.open(realdata.CHR5_FASTA, "rb") as source, open(plain, "wb") as target:
+                shutil.copyfileobj(source, target, 1 << 20)
+            subprocess.run(["samtools", "faidx", str(plain)], check=True)
+        with stopwatch() as getfasta_time:
+            subprocess.run(["bedtools", "getfasta", "-s", "-nameOnly", "-tab", "-fi", str(plain), "-bed",
+                            str(out / "p.bed"), "-fo", str(work / "bare.tsv")], check=True)  # fmt: skip
+        bare.append(getfasta_time())
+        bare_with_index.append(index_time() + getfasta_time())
+    ours_sequences = read_fasta(work / "ours_0" / "p.fa")
+    bare_sequences = {}
+    for line in open(work / "bare.tsv"):
+        name, sequence = line.rstrip("\n").split("\t")
+        bare_sequences[name.rsplit("(", 1)[0]] = sequence.upper()
+    kept = len(ours_sequences)
+    t_ours, t_bare, t_bare_index = median(ours), median(bare), median(bare_with_index)
+    return {
+        "command": "bench/run.py extraction",
+        "genes": genes,
+        "promoters": kept,
+        "genome_bp": 26_975_502,
+        "repeats": args.repeats,
+        "ours_s": t_ours,
+        "bedtools_getfasta_s": t_bare,
+        "zcat_faidx_getfasta_s": t_bare_index,
+        "ours_genes_per_s": genes / t_ours,
+        "bedtools_genes_per_s": genes / t_bare,
+        "bare_end_to_end_genes_per_s": genes / t_bare_index,
+        "ratio_ours_vs_getfasta": t_ours / t_bare,
+        "ratio_ours_vs_end_to_end": t_ours / t_bare_index,
+        "identical_sequences": sum(ours_sequences[g] == bare_sequences.get(g) for g in ours_sequences),
+    }
+
+
+# --- 2. tokenizer ----------------------------------------------------------------------------------------------
+def real_promoters(workdir: Path) -> list[str]:
+    """The benchmark corpus: our 1-kb Arabidopsis Chr5 promoters + the 1-kb maize NAM promoters (all real)."""
+    from cornbert.fasta import read_fasta
+
+    folder = workdir / "arabidopsis"
+    folder.mkdir(parents=True, exist_ok=True)
+    _, fasta, _ = arabidopsis_promoters(folder)
+    maize = realdata.maize_nam_table().seq.str.upper().tolist()
+    return list(read_fasta(fasta).values()) + [s for s in maize if set(s) <= set("ACGTN")]
+
+
+def section_tokenizer(args) -> dict[str, Any]:
+    """Training time and encoding throughput: cornbert.tokenizer vs a bare HF ByteLevelBPETokenizer, same input."""
+    from tokenizers import ByteLevelBPETokenizer
+
+    from cornbert.tokenizer import SPECIAL_TOKENS, load_tokenizer, train_tokenizer
+
+    sequences = real_promoters(args.workdir)
+    vocab, min_frequency, max_length = 5000, 2, 256
+    ours_train, bare_train, ours_encode, loaded_encode, bare_encode = [], [], [], [], []
+    saved = args.workdir / "tokenizer"
+    for _ in range(args.repeats):
+        with stopwatch() as elapsed:
+            ours = train_tokenizer(sequences, vocab, min_frequency, max_length)
+        ours_train.append(elapsed())
+        with stopwatch() as elapsed:
+            bare = ByteLevelBPETokenizer(add_prefix_space=False)
+            bare.train_from_iterator(sequences, vocab_size=vocab + len(SPECIAL_TOKENS), min_frequency=min_frequency,
+                                     special_tokens=list(SPECIAL_TOKENS.values()), show_progress=False)  # fmt: skip
+        bare_train.append(elapsed())
+        ours.save_pretrained(saved)
+        loaded = load_tokenizer(saved)
+        bare.enable_truncation(max_length)
+        with stopwatch() as elapsed:
+            ours_ids = ours(sequences, truncation=True)["input_ids"]
+        ours_encode.append(elapsed())
+        with stopwatch() as elapsed:
+            loaded(sequences, truncation=True)["input_ids"]
+        loaded_encode.append(elapsed())
+        with stopwatch() as elapsed:
+            bare_ids = [encoding.ids for encoding in bare.encode_batch(sequences)]
+        bare_encode.append(elapsed())
+    n = len(sequences)
+    # Same merges -> same tokens between <s> ... </s> (the bare tokenizer adds no specials).
+    same_tokens = sum(ours_row[1:-1] == bare_row[: len(ours_row) - 2] for ours_row, bare_row in zip(ours_ids, bare_ids))
+    return {
+        "sequences": n,
+        "bp": sum(map(len, sequences)),
+        "vocab_size": vocab,
+        "repeats": args.repeats,
+        "ours_train_s": median(ours_train),
+        "bare_train_s": median(bare_train),
+        "ratio_train": median(ours_train) / median(bare_train),
+        "ours_encode_seq_per_s": n / median(ours_encode),
+        "loaded_encode_seq_per_s": n / median(loaded_encode),
+        "bare_encode_seq_per_s": n / median(bare_encode),
+        "ratio_encode_time": median(ours_encode) / median(bare_encode),
+        "ratio_loaded_encode_time": median(loaded_encode) / median(bare_encode),
+        "mean_tokens": sum(map(len, ours_ids)) / n,
+        "same_tokens": same_tokens,
+    }
+
+
+# --- 3. training -----------------------------------------------------------------------------------------------
+# (preset, vocabulary, batch, steps): the demo preset at the demo config's batch, the paper model at a small batch.
+TRAINING_RUNS = [("demo", 1500, 32, 8), ("paper", 5000, 8, 4)]
+TRAINING_CORPUS_SIZE = 2000
+
+
+def section_training(args) -> dict[str, Any]:
+    """Step time, tokens/s and peak memory: our pretraining loop vs a stock HF Trainer, same model size and batches."""
+    import torch
+
+    from cornbert.tokenizer import train_tokenizer
+
+    work = args.workdir / "training"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    sequences = real_promoters(args.workdir)[:TRAINING_CORPUS_SIZE]
+    corpus = work / "corpus.txt"
+    corpus.write_text("\n".join(sequences) + "\n")
+    runs = []
+    for preset, vocab, batch, steps in TRAINING_RUNS:
+        tokenizer_dir = work / f"tokenizer_{vocab}"
+        train_tokenizer(sequences, vocab, 2, 256).save_pretrained(tokenizer_dir)
+        row: dict[str, Any] = {"preset": preset, "batch_size": batch, "steps": steps}
+        for contender in ("ours", "hf_trainer"):
+            arguments = dict(
+                corpus=str(corpus), tokenizer_dir=str(tokenizer_dir), workdir=str(work / f"{preset}_{contender}"),
+                preset=preset, batch_size=batch, steps=steps, threads=args.threads,
+            )  # fmt: skip
+            print(f"-- {preset} {contender}", flush=True)
+            isolated = machine.run_isolated(BENCH_DIR / "training.py", contender, arguments)
+            row[contender] = isolated.result | {"peak_rss_mib": isolated.peak_rss_mib}
+        row["ratio_step_time"] = row["ours"]["step_s"] / row["hf_trainer"]["step_s"]
+        row["ratio_peak_rss"] = row["ours"]["peak_rss_mib"] / row["hf_trainer"]["peak_rss_mib"]
+        runs.append(row)
+    return {"corpus": len(sequences), "threads": args.threads, "gpu": torch.cuda.is_available(), "runs": runs}
+
+
+# --- 4. importance ---------------------------------------------------------------------------------------------
+IMPORTANCE_GENES = 20
+
+
+def importance_model(args):
+    """The demo run's fine-tuned model if there is one, else a freshly built demo-preset regressor (random weights)."""
+    from cornbert.model import roberta_config
+    from cornbert.regressor import build_regressor, load_regressor
+    from cornbert.tokenizer import train_tokenizer
+
+    finetuned = args.run_dir / "results" / "finetune" / "pretrained" / "model"
+    if (finetuned / "config.json").is_file():
+        model, tokenizer, _ = load_regressor(finetuned)
+        return model, tokenizer, str(finetuned)
+    tokenizer = train_tokenizer(real_promoters(args.workdir)[:TRAINING_CORPUS_SIZE], 1500, 2, 256)
+    config = roberta_config("demo", {}, len(tokenizer), tokenizer.model_max_length)
+    tissues = ["root", "shoot", "base", "middle", "tassel", "ear", "embryo", "endosperm", "anther", "tip"]
+    model = build_regressor(config, tissues, [64, 64], 0.2, "tanh")
+    return model.eval(), tokenizer, "fresh demo-preset regressor (random weights, 10 tissues)"
+
+
+def section_importance(args) -> dict[str, Any]:
+    """Forward passes/s of cornbert.importance's mutagenesis vs the bare model forward on the same sequences."""
+    import numpy as np
+    import torch
+
+    from cornbert.importance import ImportanceConfig, mutation_importance, mutations
+    from cornbert.regressor import predict_log, tokenize
+
+    torch.set_num_threads(args.threads)
+    model, tokenizer, source = importance_model(args)
+    promoters = real_promoters(args.workdir)[:IMPORTANCE_GENES]
+    config = ImportanceConfig(genes=IMPORTANCE_GENES, positions_per_sequence=10, draws=1, batch_size=64)
+    seed = 42
+
+    def predict(batch: list[str]) -> np.ndarray:
+        return predict_log(model, tokenizer, batch, batch_size=config.batch_size)
+
+    # The exact batches mutation_importance forwards (same seed, same draws), tokenized ahead for the bare model.
+    rng = np.random.default_rng(seed)
+    batches = []
+    for sequence in promoters:
+        every = [sequence, *mutations(sequence, config, rng)[0]]
+        batches += [
+            tokenize(tokenizer, every[i : i + config.batch_size]) for i in range(0, len(every), config.batch_size)
+        ]
+    n_forward = sum(len(batch["input_ids"]) for batch in batches)
+    ours, bare = [], []
+    for _ in range(args.repeats):
+        with stopwatch() as elapsed:
+            mutation_importance(promoters, predict, config, seed)
+        ours.append(elapsed())
+        with stopwatch() as elapsed, torch.no_grad():
+            for batch in batches:
+                model(**batch)
+        bare.append(elapsed())
+    return {
+        "model": source,
+        "genes": len(promoters),
+        "forward_sequences": n_forward,
+        "batch_size": config.batch_size,
+        "mean_batch": n_forward / len(batches),
+        "threads": args.threads,
+        "repeats": args.repeats,
+        "ours_seq_per_s": n_forward / median(ours),
+        "bare_seq_per_s": n_forward / median(bare),
+        "ratio_time": median(ours) / median(bare),
+    }
+
+
+# --- 5. memory per stage ---------------------------------------------------------------------------------------
+def section_memory(args) -> dict[str, Any]:
+    """Peak RSS (max_rss, MiB) and wall time of every job of a finished run, from its Snakemake benchmark files."""
+    import pandas as pd
+
+    folder = args.run_dir / "benchmarks"
+    files = sorted(folder.glob("**/*.tsv"))
+    if not files:
+        raise Skipped(f"memory: no Snakemake benchmark files under {folder}; finish a demo run first "
+                         "(`make demo`) or pass --run-dir <a finished run directory>")  # fmt: skip
+    rows = []
+    for path in files:
+        table = pd.read_csv(path, sep="\t")
+        relative = path.relative_to(folder)
+        rows.append({
+            "rule": relative.parts[0],
+            "job": str(relative.with_suffix(""))[len(relative.parts[0]) + 1 :],
+            "max_rss_mib": float(pd.to_numeric(table["max_rss"], errors="coerce").max()),
+            "wall_s": float(table["s"].max()),
+            "cpu_time_s": float(pd.to_numeric(table.get("cpu_time"), errors="coerce").max()),
+        })  # fmt: skip
+    FIGURES.mkdir(exist_ok=True)
+    report.plot_memory(rows, FIGURES / "memory_per_job.png", str(args.run_dir))
+    return {"run_dir": str(args.run_dir), "jobs": rows, "figure": "bench/figures/memory_per_job.png"}
+
+
+# --- 6. accuracy on real data ----------------------------------------------------------------------------------
+def write_sequence_inputs(folder: Path, name: str, frame, value_columns: list[str]) -> None:
+    """The workflow's sequence-mode inputs: FASTA (header = gene_id) + table (gene_id, values..., split).
+
+    Files whose content is unchanged are left alone, so that a rerun does not make Snakemake redo their rules.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    fasta = "".join(f">{gene}\n{sequence.upper()}\n" for gene, sequence in zip(frame.gene_id, frame.sequence))
+    table = frame[["gene_id", *value_columns, "split"]].to_csv(sep="\t", index=False)
+    for path, text in ((folder / f"{name}.fa", fasta), (folder / f"{name}.tsv", table)):
+        if not path.is_file() or path.read_text() != text:
+            path.write_text(text)
+
+
+def maize_nam_inputs(folder: Path) -> dict[str, Any]:
+    """FloraBERT's NAM set with its folds (test vs train_0..4); labels converted to log(TPM + 1)."""
+    table = realdata.maize_nam_table()
+    frame = realdata.florabert_to_log_tpm1(table[realdata.MAIZE_TISSUES])
+    frame.insert(0, "gene_id", table.gene_id)
+    frame["sequence"] = table.seq
+    frame["split"] = table.fold.map(lambda fold: "test" if fold == "test" else "train")
+    write_sequence_inputs(folder, "maize_nam", frame, realdata.MAIZE_TISSUES)
+    return {"sequences": len(frame), "test": int((frame.split == "test").sum()), "tissues": realdata.MAIZE_TISSUES}
+
+
+def jores_leaf_inputs(folder: Path) -> dict[str, Any]:
+    """PGB leaf train subset + Jores CNN leaf test set; one 'tissue' column `leaf` = log2 STARR-seq enrichment."""
+    import pandas as pd
+
+    train, test = realdata.jores_leaf_sets()
+    train["split"], test["split"] = "train", "test"
+    frame = pd.concat([train, test], ignore_index=True).rename(columns={"enrichment": "leaf"})
+    # A gene can have a core promoter in both sets (different TSS): keep the IDs unique and readable.
+    frame["gene_id"] = frame.gene_id.where(~frame.gene_id.duplicated(), frame.gene_id + "_" + frame.split)
+    write_sequence_inputs(folder, "jores_leaf", frame, ["leaf"])
+    return {"sequences": len(frame), "test": len(test), "tissues": ["leaf"]}
+
+
+ACCURACY_SETS = {
+    "maize_nam": ("maize_nam.yaml", maize_nam_inputs),
+    "jores_leaf": ("jores_leaf.yaml", jores_leaf_inputs),
+}
+
+
+def section_accuracy(args) -> dict[str, Any]:
+    """Run the real workflow (sequence mode) on each real set; read the models' test scores from metrics.tsv.
+
+    Both sets run in ONE scratch directory, one after the other: the pretraining inputs (Arabidopsis Chr5) and
+    settings are the same, so Snakemake reruns only the rules downstream of the expression data for the second.
+    """
+    import pandas as pd
+
+    run_dir = args.workdir / "accuracy"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, Any] = {"run_dir": str(run_dir), "cores": args.cores, "sets": {}}
+    for name, (config_name, write_inputs) in ACCURACY_SETS.items():
+        described = write_inputs(run_dir / "inputs")
+        gff = run_dir / "inputs" / "chr5_genes.gff3"
+        if not gff.is_file():
+            realdata.chr5_genes_gff3(gff)
+        command = [str(REPO / ".venv" / "bin" / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory",
+                   str(run_dir), "--configfile", str(BENCH_DIR / "configs" / config_name), "--cores", str(args.cores),
+                   "--rerun-triggers", "mtime", "params", "input", "--", "results/evaluation/metrics.tsv"]  # fmt: skip
+        print("$ " + " ".join(command), flush=True)
+        with stopwatch() as elapsed:
+            subprocess.run(command, check=True)
+        metrics = pd.read_csv(run_dir / "results" / "evaluation" / "metrics.tsv", sep="\t")
+        metrics.to_csv(RESULTS / f"accuracy_{name}_metrics.tsv", sep="\t", index=False)
+        overall = metrics[metrics.tissue == "All"].pivot(index="model", columns="metric", values="value")
+        figures["sets"][name] = described | {
+            "config": f"bench/configs/{config_name}",
+            "workflow_s": elapsed(),
+            "all": overall.round(4).to_dict(orient="index"),
+        }
+    return figures
+
+
+SECTIONS = {
+    "extraction": section_extraction,
+    "tokenizer": section_tokenizer,
+    "training": section_training,
+    "importance": section_importance,
+    "memory": section_memory,
+    "accuracy": section_accuracy,
+}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("section", choices=[*SECTIONS, "all", "report"])
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "cornbert-bench",
+        help="scratch space for inputs, models and workflow runs (kept for inspection)",
+    )
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (default: all cores)")
+    parser.add_argument("--repeats", type=int, default=3, help="repeats of the fast measurements (median reported)")
+    parser.add_argument(
+        "--run-dir",
+        type=Path,
+        default=REPO,
+        help="memory + importance: a finished demo run directory (its benchmarks/ and fine-tuned model are read)",
+    )
+    parser.add_argument("--cores", type=int, default=2, help="accuracy: --cores of the Snakemake runs")
+    args = parser.parse_args(argv)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    command = "bench/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    names = list(SECTIONS) if args.section == "all" else [] if args.section == "report" else [args.section]
+    RESULTS.mkdir(exist_ok=True)
+    skipped: list[str] = []
+    for name in names:
+        print(f"== {name}", flush=True)
+        measured_on = machine.machine()  # before the section: its load average is the load the section met
+        try:
+            figures = SECTIONS[name](args)
+        except Skipped as reason:
+            print(f"skipped: {reason}", flush=True)
+            skipped.append(name)
+            continue
+        figures["command"] = command
+        stored = {"section": name, "machine": measured_on, "figures": figures}
+        (RESULTS / f"{name}.json").write_text(json.dumps(stored, indent=1) + "\n")
+        print(json.dumps(figures, indent=1), flush=True)
+    report.write(RESULTS, REPO / "BENCHMARKS.md", list(SECTIONS))
+    print(f"wrote {REPO / 'BENCHMARKS.md'}" + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+    if skipped and args.section != "all":
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

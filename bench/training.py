@@ -1,0 +1,174 @@
+"""Masked-LM training speed and memory, one contender per process (started by bench/run.py via run_isolated).
+
+- `ours`: cornbert.pretrain.pretrain (the code of rule pretrain_model) for a few steps. Step times are read from
+  the learning-rate scheduler's step() calls, which the loop makes once per optimizer step, so nothing of the
+  loop is re-implemented here.
+- `hf_trainer`: a stock transformers Trainer + RobertaForMaskedLM of the same size (cornbert.model.roberta_config),
+  default AdamW, fed exactly the batches (sequences, padding and masks) our loop draws for the same steps.
+
+On a GPU both run bf16 autocast with SDPA attention; the Trainer also gets torch.compile. Throughput counts real
+(non-pad) tokens; MFU uses the padded tokens the hardware actually processed.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import machine
+
+# Dense bf16 peak of the GPUs we may be lent (FLOP/s), for MFU.
+PEAK_BF16_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
+
+
+def _setup(threads: int) -> torch.device:
+    torch.set_num_threads(threads)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _settings(batch_size: int, steps: int, seed: int = 42) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    from cornbert.pretrain import PretrainSettings
+
+    # eval_fraction as small as allowed: held-out evaluation is not what is measured.
+    return asdict(PretrainSettings(max_steps=steps, batch_size=batch_size, micro_batch_size=batch_size,
+                                   eval_fraction=0.002, eval_steps=10**6, checkpoint_steps=10**6, warmup_steps=1,
+                                   seed=seed))  # fmt: skip
+
+
+def _step_batches(corpus: str, tokenizer_dir: str, settings: dict[str, Any]) -> list:
+    """The (inputs, attention, labels) our loop uses at steps 0..max_steps-1."""
+    from cornbert.pretrain import PretrainSettings, _step_batch, _tokenize_split
+    from cornbert.tokenizer import load_tokenizer, read_corpus
+
+    run = PretrainSettings(**settings)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    train_ids, _ = _tokenize_split(tokenizer, read_corpus(corpus), run, corpus)
+    return [_step_batch(tokenizer, train_ids, run, step) for step in range(run.max_steps)]
+
+
+def _figures(step_times: list[float], batches: list, config, device: torch.device) -> dict[str, Any]:
+    """Median step time (the caller leaves out step 0: warm-up, compilation), tokens/s, and MFU on a GPU."""
+    step = machine.median(step_times)
+    real_tokens = sum(int(attention.sum()) for _, attention, _ in batches) / len(batches)
+    padded_tokens = sum(attention.numel() for _, attention, _ in batches) / len(batches)
+    figures = {
+        "step_s": step,
+        "steps_timed": len(step_times),
+        "real_tokens_per_step": real_tokens,
+        "tokens_per_s": real_tokens / step,
+        "padded_tokens_per_s": padded_tokens / step,
+        "device": str(device),
+    }
+    if device.type == "cuda":
+        figures["peak_gpu_mem_mib"] = torch.cuda.max_memory_allocated() / 2**20
+        name = torch.cuda.get_device_name(0)
+        peak = next((flops for key, flops in PEAK_BF16_FLOPS.items() if key in name), None)
+        if peak:
+            figures["mfu"] = _flops_per_step(config, batches) / step / peak
+    return figures
+
+
+def _flops_per_step(config, batches: list) -> float:
+    """6 x parameters x tokens (forward + backward) + attention scores, for the padded batch shape."""
+    hidden, layers = config.hidden_size, config.num_hidden_layers
+    per_layer = 4 * hidden * hidden + 2 * hidden * config.intermediate_size
+    parameters = layers * per_layer + hidden * config.vocab_size  # encoder + tied MLM decoder
+    flops = 0.0
+    for inputs, _, _ in batches:
+        batch, length = inputs.shape
+        flops += 6 * parameters * batch * length + 12 * layers * hidden * length * length * batch
+    return flops / len(batches)
+
+
+def ours(corpus: str, tokenizer_dir: str, workdir: str, preset: str, batch_size: int, steps: int,
+         threads: int) -> dict[str, Any]:  # fmt: skip
+    import cornbert.pretrain as pretrain_module
+    from cornbert.model import roberta_config
+    from cornbert.tokenizer import load_tokenizer
+
+    device = _setup(threads)
+    settings = _settings(batch_size, steps)
+    stamps: list[float] = []
+    real_schedule = pretrain_module.get_linear_schedule_with_warmup
+
+    def timed_schedule(*args, **kwargs):
+        scheduler = real_schedule(*args, **kwargs)
+        step = scheduler.step
+
+        def stamped_step(*a, **k):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            stamps.append(time.perf_counter())
+            return step(*a, **k)
+
+        scheduler.step = stamped_step
+        return scheduler
+
+    pretrain_module.get_linear_schedule_with_warmup = timed_schedule
+    out = Path(workdir)
+    start = time.perf_counter()
+    pretrain_module.pretrain(corpus, tokenizer_dir, str(out / "model"), str(out / "metrics.tsv"),
+                             str(out / "checkpoints"), settings, {"preset": preset})  # fmt: skip
+    wall = time.perf_counter() - start
+    step_times = [later - earlier for earlier, later in zip(stamps, stamps[1:])]
+    tokenizer = load_tokenizer(tokenizer_dir)
+    config = roberta_config(preset, {}, len(tokenizer), tokenizer.model_max_length)
+    batches = _step_batches(corpus, tokenizer_dir, settings)
+    return _figures(step_times, batches[1:], config, device) | {"run_s": wall, "optimizer": "LAMB"}
+
+
+def hf_trainer(corpus: str, tokenizer_dir: str, workdir: str, preset: str, batch_size: int, steps: int,
+               threads: int) -> dict[str, Any]:  # fmt: skip
+    from transformers import RobertaForMaskedLM, Trainer, TrainerCallback, TrainingArguments
+
+    from cornbert.model import roberta_config
+    from cornbert.tokenizer import load_tokenizer
+
+    device = _setup(threads)
+    batches = _step_batches(corpus, tokenizer_dir, _settings(batch_size, steps))
+    tokenizer = load_tokenizer(tokenizer_dir)
+    config = roberta_config(preset, {}, len(tokenizer), tokenizer.model_max_length)
+    torch.manual_seed(42)
+    model = RobertaForMaskedLM(config)
+
+    class Batches(torch.utils.data.Dataset):
+        """Each item is one whole pre-built batch, so the Trainer sees our batches unchanged."""
+
+        def __len__(self):
+            return len(batches)
+
+        def __getitem__(self, index):
+            inputs, attention, labels = batches[index]
+            return {"input_ids": inputs, "attention_mask": attention, "labels": labels}
+
+    stamps: list[float] = []
+
+    class StepClock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            stamps.append(time.perf_counter())
+
+    gpu = device.type == "cuda"
+    arguments = TrainingArguments(
+        output_dir=str(Path(workdir) / "trainer"), max_steps=steps, per_device_train_batch_size=1,
+        learning_rate=1e-4, warmup_steps=1, weight_decay=0.01, logging_steps=10**6, save_strategy="no",
+        report_to=[], disable_tqdm=True, use_cpu=not gpu, bf16=gpu, torch_compile=gpu, dataloader_num_workers=0,
+        seed=42,
+    )  # fmt: skip
+    trainer = Trainer(model=model, args=arguments, train_dataset=Batches(), data_collator=lambda items: items[0],
+                      callbacks=[StepClock()])  # fmt: skip
+    start = time.perf_counter()
+    trainer.train()
+    wall = time.perf_counter() - start
+    step_times = [later - earlier for earlier, later in zip(stamps, stamps[1:])]
+    return _figures(step_times, batches[1:], config, device) | {"run_s": wall, "optimizer": "AdamW"}
+
+
+if __name__ == "__main__":
+    machine.child_main({"ours": ours, "hf_trainer": hf_trainer})
