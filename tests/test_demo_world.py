@@ -187,7 +187,10 @@ def test_rule_file_describes_a_complete_rule(world: Path):
     rule = json.loads((world / "planted_rule.json").read_text())
     assert rule["tissues"] == dw.TISSUES
     assert rule["core"]["window"] == {"min_distance": 20, "max_distance": 40}
-    assert all(e["window"]["min_distance"] >= 100 and e["window"]["max_distance"] <= 600 for e in rule["elements"])
+    assert all(
+        rule["core"]["window"]["max_distance"] < e["window"]["min_distance"] < e["window"]["max_distance"]
+        < rule["decoys"]["window"]["min_distance"] for e in rule["elements"]
+    )  # fmt: skip
     assert rule["decoys"]["window"]["min_distance"] >= 700 and rule["decoys"]["effect"] == 0
     assert set(rule["quantile_map"]["log_tpm"]) == set(dw.TISSUES)
     assert rule["calibration"]["real_b73"]["zero_fraction"] == pytest.approx(0.316, abs=0.001)

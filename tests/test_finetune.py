@@ -93,7 +93,10 @@ def test_pooling_ignores_padding_and_special_tokens(world):
     model.eval()
     batch = tokenize(tokenizer, ["ACGTACGTTTGACCA", "ACGTACGTTTGACCAGGGATTACAGATTACA"])
     pooled = model.pool(**batch)
-    hidden = model.encoder(**batch).last_hidden_state[0]
+    from cornbert.model import position_ids
+
+    hidden = model.encoder(**batch, position_ids=position_ids(model.encoder.config, batch["attention_mask"]))
+    hidden = hidden.last_hidden_state[0]
     ids = batch["input_ids"][0]
     real = (ids != tokenizer.pad_token_id) & (ids != tokenizer.bos_token_id) & (ids != tokenizer.eos_token_id)
     assert (ids == tokenizer.pad_token_id).any()  # the short sequence is left-padded
@@ -103,12 +106,14 @@ def test_pooling_ignores_padding_and_special_tokens(world):
 
 
 def test_gene_aligned_positions_give_the_gene_proximal_token_the_same_position_in_every_promoter(world):
-    config = RobertaConfig.from_pretrained(world / "stage2")
-    model = build_regressor(config, ["t"], [4], 0.0, "tanh", positions_from_gene=True)
+    from cornbert.model import position_ids
     from cornbert.tokenizer import load_tokenizer
 
+    config = RobertaConfig.from_pretrained(world / "stage2")
+    assert config.positions_from_gene  # set at stage 1 (the default) and carried into stage 2's config.json
+    model = build_regressor(config, ["t"], [4], 0.0, "tanh")
     batch = tokenize(load_tokenizer(world / "tokenizer"), ["ACGTTGCA" * 20, "ACGTTGCA" * 3])
-    positions = model.gene_aligned_positions(batch["attention_mask"])
+    positions = position_ids(model.encoder.config, batch["attention_mask"])
     last = config.max_position_embeddings - 1
     assert positions[:, -1].tolist() == [last, last]
     real = batch["attention_mask"][1].bool()
@@ -116,11 +121,14 @@ def test_gene_aligned_positions_give_the_gene_proximal_token_the_same_position_i
     assert torch.equal(positions[1][real], torch.arange(last - int(real.sum()) + 1, last + 1))
     model.eval()
     with torch.no_grad():
-        default = build_regressor(config, ["t"], [4], 0.0, "tanh")
-        default.load_state_dict(model.state_dict())
-        default.eval()
+        roberta_numbering = build_regressor(
+            RobertaConfig(**(config.to_dict() | {"positions_from_gene": False})), ["t"], [4], 0.0, "tanh"
+        )
+        assert position_ids(roberta_numbering.encoder.config, batch["attention_mask"]) is None
+        roberta_numbering.load_state_dict(model.state_dict())
+        roberta_numbering.eval()
         assert not torch.allclose(
-            model(**batch)[1], default(**batch)[1]
+            model(**batch)[1], roberta_numbering(**batch)[1]
         )  # the short promoter is positioned differently
 
 
@@ -240,3 +248,24 @@ def test_checkpoint_of_other_settings_is_not_resumed(world, tmp_path):
     save_checkpoint(Path(job.checkpoint_dir) / "last.pt", {"fingerprint": "other", "step": 4})
     train(job, distributed.setup(prefer_cuda=False))
     assert pd.read_csv(tmp_path / "loss.tsv", sep="\t")["step"].min() == 2
+
+
+def test_batch_norm_head_statistics_are_recomputed_exactly_from_the_given_genes(world):
+    from cornbert.tokenizer import load_tokenizer
+
+    config = RobertaConfig.from_pretrained(world / "stage2")
+    model = build_regressor(config, ["a", "b"], [4], 0.0, "tanh", head_norm="batch")
+    tokenizer = load_tokenizer(world / "tokenizer")
+    batches = [tokenize(tokenizer, ["ACGTTGCA" * 20, "TTTAAACG" * 9]), tokenize(tokenizer, ["GGGCCCAT" * 12])]
+    model.train()
+    model(**batches[0])  # stale running statistics, as after a training step
+    model.recalibrate_norm((b["input_ids"], b["attention_mask"]) for b in batches)
+    assert not model.training
+    with torch.no_grad():
+        pooled = torch.cat([model.pool(**b) for b in batches])  # [3, H]
+    norm = model.head[0]
+    torch.testing.assert_close(norm.running_mean, pooled.mean(dim=0))
+    torch.testing.assert_close(norm.running_var, pooled.var(dim=0, unbiased=True), rtol=1e-4, atol=1e-6)
+    with torch.no_grad():  # eval-mode predictions use exactly these statistics
+        expected = model.head[1:]((pooled - pooled.mean(0)) / (pooled.var(0) + norm.eps).sqrt())
+        torch.testing.assert_close(torch.cat([model(**b) for b in batches]), expected, rtol=1e-4, atol=1e-5)

@@ -45,7 +45,10 @@ class Element:
 
 
 CORE_WINDOW = Window(20, 40)
-ELEMENT_WINDOW = Window(100, 600)
+# Tissue elements lie within ~250 bp of the gene, where most plant cis-elements sit, so a model that reads only the
+# gene-proximal part of the promoter (a short tokenizer.max_length, as the demo config uses) still sees them all,
+# while the decoys far upstream stay in the full 1,000 bp that k-mer baselines count.
+ELEMENT_WINDOW = Window(60, 250)
 DECOY_WINDOW = Window(700, 1000)
 # Plant cis-elements with the tissues they are known for (RY repeat and prolamin box in seeds, GATA in leaves,
 # pollen box in anthers, CArG box in inflorescences); effects in log(TPM+1) per copy.

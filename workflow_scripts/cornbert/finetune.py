@@ -65,10 +65,11 @@ class FinetuneSettings:
     unfreeze_layers_per_step: int = 2
     unfreeze_embeddings_step: int | None = None
     standardize_targets: bool = False
-    positions_from_gene: bool = False
     head_hidden_sizes: list[int] = field(default_factory=lambda: [768, 768])
     head_dropout: float = 0.2
     head_activation: str = "tanh"
+    head_norm: str = "none"
+    norm_calibration_genes: int = 512
     validation_fraction: float = 0.1
     eval_interval: int = 50
     keep_best: bool = True
@@ -367,6 +368,18 @@ def evaluate(model: nn.Module, data: Dataset, std: torch.Tensor, settings: Finet
     return float(total[0] / total[1])
 
 
+def recalibrate_norm(model: CornBertRegressor, data: Dataset, settings: FinetuneSettings, context) -> None:
+    """Batch-norm statistics of the head from the first `norm_calibration_genes` training genes (the same on
+    every rank, so the ranks stay in sync); no-op without a batch-norm head."""
+    was_training = model.training
+    indices = torch.arange(min(settings.norm_calibration_genes, len(data)))
+    with autocast(context, settings):
+        model.recalibrate_norm(
+            data.batch(chunk, context.device)[:2] for chunk in indices.split(settings.predict_batch_size)
+        )
+    model.train(was_training)
+
+
 def autocast(context, settings: FinetuneSettings):
     return torch.autocast(
         context.device.type, dtype=torch.bfloat16, enabled=settings.bf16 and context.device.type == "cuda"
@@ -398,7 +411,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
         )
     model = build_regressor(
         encoder_config, tissues, settings.head_hidden_sizes, settings.head_dropout, settings.head_activation,
-        encoder_weights=job.encoder if job.pretrained else None, positions_from_gene=settings.positions_from_gene,
+        encoder_weights=job.encoder if job.pretrained else None, head_norm=settings.head_norm,
     )  # fmt: skip
     model.config.target_mean = mean.tolist()
     model.config.target_std = std.tolist()
@@ -460,6 +473,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
             sums = distributed.all_reduce_sum(train_sums, context)
             train_loss = float(sums[0] / sums[1])
             train_sums.zero_()
+            recalibrate_norm(model, train_data, settings, context)
             validation_loss = evaluate(model, validation_data, std_tensor, settings, context)
             records += [
                 {"step": done, "phase": phase_at(step), "split": "train", "loss": train_loss},

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from transformers import RobertaConfig
+import torch
+from transformers import PretrainedConfig, RobertaConfig
 
 # RoBERTa numbers positions from pad_token_id + 1, so two slots go unused before the first real token.
 POSITION_OFFSET = 2
@@ -35,11 +36,14 @@ PRESETS: dict[str, ModelSize] = {
 }
 
 
-def roberta_config(preset: str, overrides: dict[str, Any], vocab_size: int, max_length: int) -> RobertaConfig:
+def roberta_config(
+    preset: str, overrides: dict[str, Any], vocab_size: int, max_length: int, positions_from_gene: bool = True
+) -> RobertaConfig:
     """A RobertaConfig for `preset`, with `overrides` (any RobertaConfig field) applied on top.
 
     The special-token ids are those of cornbert.tokenizer (<s>=0, <pad>=1, </s>=2); attention runs through
-    PyTorch's scaled_dot_product_attention.
+    PyTorch's scaled_dot_product_attention. `positions_from_gene` is stored in the config (config.json), so
+    every later user of the model (stage 2, fine-tuning, importance, predict) numbers positions the same way.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown model preset '{preset}'; choose one of {sorted(PRESETS)}")
@@ -50,6 +54,7 @@ def roberta_config(preset: str, overrides: dict[str, Any], vocab_size: int, max_
         bos_token_id=0,
         pad_token_id=1,
         eos_token_id=2,
+        positions_from_gene=positions_from_gene,
     )
     config = RobertaConfig(**(fields | overrides), attn_implementation="sdpa")
     if config.hidden_size % config.num_attention_heads:
@@ -63,3 +68,19 @@ def roberta_config(preset: str, overrides: dict[str, Any], vocab_size: int, max_
             f"tokenizer.max_length + {POSITION_OFFSET} = {max_length + POSITION_OFFSET}"
         )
     return config
+
+
+def position_ids(config: PretrainedConfig, attention_mask: torch.Tensor) -> torch.Tensor | None:
+    """The position ids every CornBERT forward pass uses: [batch, length], or None for RoBERTa's own numbering.
+
+    RoBERTa numbers positions from the first real token, so under left padding the gene-proximal token of a
+    promoter with fewer BPE tokens gets a lower position than that of a longer one. With `positions_from_gene`
+    the last (gene-proximal) token always gets the highest position, max_position_embeddings - 1, and each token
+    before it one less, so a motif at a given distance from the gene gets the same position embedding in every
+    promoter (what left padding is meant to achieve); pads get pad_token_id, like RoBERTa's own numbering.
+    """
+    if not getattr(config, "positions_from_gene", False):  # models saved before the option: RoBERTa's numbering
+        return None
+    length = attention_mask.shape[1]
+    positions = torch.arange(length, device=attention_mask.device) + config.max_position_embeddings - length
+    return torch.where(attention_mask.bool(), positions, config.pad_token_id)  # [B, L]

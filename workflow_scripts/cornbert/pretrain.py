@@ -29,7 +29,7 @@ from transformers import PreTrainedTokenizerFast, RobertaForMaskedLM, get_linear
 from cornbert import distributed
 from cornbert.errors import InputError
 from cornbert.lamb import Lamb
-from cornbert.model import roberta_config
+from cornbert.model import position_ids, roberta_config
 from cornbert.runtime import atomic_path, seed_everything
 from cornbert.tables import write_tsv
 from cornbert.tokenizer import load_tokenizer, read_corpus
@@ -193,7 +193,7 @@ def build_model(
     if init_model_dir is None:
         config = roberta_config(
             model_section.get("preset", "paper"), model_section.get("overrides", {}), len(tokenizer),
-            tokenizer.model_max_length,
+            tokenizer.model_max_length, model_section.get("positions_from_gene", True),
         )  # fmt: skip
         return RobertaForMaskedLM(config)
     if not (Path(init_model_dir) / "config.json").is_file():
@@ -244,7 +244,9 @@ def mask_tokens(
 
 
 def _masked_lm_loss_sum(model, inputs, attention, labels, device) -> torch.Tensor:
-    logits = model(input_ids=inputs.to(device), attention_mask=attention.to(device)).logits  # [batch, tokens, vocab]
+    attention = attention.to(device)
+    positions = position_ids(getattr(model, "module", model).config, attention)  # unwrap DDP for the config
+    logits = model(input_ids=inputs.to(device), attention_mask=attention, position_ids=positions).logits  # [B, L, V]
     return F.cross_entropy(
         logits.flatten(0, 1).float(), labels.to(device).flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
     )

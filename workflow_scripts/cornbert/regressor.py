@@ -9,7 +9,7 @@ the log(TPM+1) scale whatever the training standardisation was.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +24,8 @@ from transformers import (
     RobertaModel,
 )
 
+from cornbert.model import position_ids
+
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 
 
@@ -37,9 +39,9 @@ class CornBertRegressorConfig(PretrainedConfig):
         head_hidden_sizes: Sequence[int] = (768, 768),
         head_dropout: float = 0.2,
         head_activation: str = "tanh",
+        head_norm: str = "none",
         target_mean: Sequence[float] | None = None,
         target_std: Sequence[float] | None = None,
-        positions_from_gene: bool = False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -48,12 +50,10 @@ class CornBertRegressorConfig(PretrainedConfig):
         self.head_hidden_sizes = list(head_hidden_sizes)
         self.head_dropout = head_dropout
         self.head_activation = head_activation
+        self.head_norm = head_norm
         # Training may standardise each tissue's target; predictions are mapped back with these.
         self.target_mean = list(target_mean) if target_mean is not None else [0.0] * len(self.tissues)
         self.target_std = list(target_std) if target_std is not None else [1.0] * len(self.tissues)
-        # RoBERTa numbers positions from the first real token, so with left padding the gene-proximal end of a
-        # short promoter gets another position than that of a long one; True numbers them back from the gene.
-        self.positions_from_gene = positions_from_gene
 
     def encoder_config(self) -> RobertaConfig:
         config = RobertaConfig(**self.encoder)
@@ -61,13 +61,27 @@ class CornBertRegressorConfig(PretrainedConfig):
         return config
 
 
+HEAD_NORMS = ("none", "batch")
+
+
 def regression_head(
-    in_size: int, hidden_sizes: Sequence[int], n_out: int, dropout: float, activation: str
+    in_size: int, hidden_sizes: Sequence[int], n_out: int, dropout: float, activation: str, norm: str = "none"
 ) -> nn.Sequential:
-    """dropout -> (dense -> activation -> dropout) per hidden size -> linear: the study's head is dropout 0.2, dense+tanh twice, linear."""
+    """[batch norm ->] dropout -> (dense -> activation -> dropout) per hidden size -> linear: the study's head is
+    dropout 0.2, dense+tanh twice, linear.
+
+    Mean-pooled embeddings differ little between genes next to what they share (every promoter has the same
+    position embeddings and mostly the same tokens), so the head first sees a near-constant input and a small
+    model takes hundreds of steps to start learning. norm="batch" centres and scales each pooled feature across
+    genes (BatchNorm1d without affine parameters; its statistics are recomputed on training genes before each
+    evaluation, see CornBertRegressor.recalibrate_norm).
+    """
     if activation not in ACTIVATIONS:
         raise ValueError(f"head activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
-    layers: list[nn.Module] = [nn.Dropout(dropout)]
+    if norm not in HEAD_NORMS:
+        raise ValueError(f"head norm must be one of {HEAD_NORMS}, got {norm!r}")
+    layers: list[nn.Module] = [nn.BatchNorm1d(in_size, affine=False)] if norm == "batch" else []
+    layers.append(nn.Dropout(dropout))
     for size in hidden_sizes:
         layers += [nn.Linear(in_size, size), ACTIVATIONS[activation](), nn.Dropout(dropout)]
         in_size = size
@@ -90,6 +104,7 @@ class CornBertRegressor(PreTrainedModel):
             len(config.tissues),
             config.head_dropout,
             config.head_activation,
+            getattr(config, "head_norm", "none"),
         )
         # Token ids that carry no sequence: excluded from the mean over token embeddings.
         self.register_buffer(
@@ -115,24 +130,31 @@ class CornBertRegressor(PreTrainedModel):
 
     def pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Mean of the final token embeddings over real sequence tokens: [batch, length] -> [batch, hidden]."""
-        position_ids = self.gene_aligned_positions(attention_mask) if self.config.positions_from_gene else None
+        positions = position_ids(self.encoder.config, attention_mask)  # as in pretraining (cornbert.model)
         hidden = self.encoder(
-            input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids
+            input_ids=input_ids, attention_mask=attention_mask, position_ids=positions
         ).last_hidden_state  # [B, L, H]
         real = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)  # [B, L]
         weights = real.unsqueeze(-1).to(hidden.dtype)  # [B, L, 1]
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)  # [B, H]
 
-    def gene_aligned_positions(self, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Position ids counted back from the last (gene-proximal) token, which always gets the highest one: [B, L]."""
-        encoder_config = self.encoder.config
-        length = attention_mask.shape[1]
-        positions = torch.arange(length, device=attention_mask.device) + encoder_config.max_position_embeddings - length
-        return torch.where(attention_mask.bool(), positions, encoder_config.pad_token_id).expand_as(attention_mask)
-
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Predicted (standardised) targets: [batch, length] -> [batch, n_tissues]."""
         return self.head(self.pool(input_ids, attention_mask))
+
+    @torch.no_grad()
+    def recalibrate_norm(self, batches: Iterable[tuple[torch.Tensor, torch.Tensor]]) -> None:
+        """Set the head's batch-norm statistics to the exact mean and variance of the pooled features over
+        `batches` of (input_ids, attention_mask), with the current weights ("precise BN"): running averages lag a
+        fast-changing encoder and made validation scores swing. No-op without a batch-norm head. Leaves the
+        model in eval mode."""
+        self.eval()
+        norm = self.head[0]
+        if not isinstance(norm, nn.BatchNorm1d):
+            return
+        pooled = torch.cat([self.pool(input_ids, attention_mask).float() for input_ids, attention_mask in batches])
+        norm.running_mean.copy_(pooled.mean(dim=0))  # [H]
+        norm.running_var.copy_(pooled.var(dim=0, unbiased=True) if len(pooled) > 1 else torch.ones_like(norm.running_var))
 
     def to_log_scale(self, output: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.config.target_mean, dtype=output.dtype, device=output.device)
@@ -147,16 +169,19 @@ def build_regressor(
     head_dropout: float,
     head_activation: str,
     encoder_weights: str | Path | None = None,
-    positions_from_gene: bool = False,
+    head_norm: str = "none",
 ) -> CornBertRegressor:
-    """A regressor with a fresh head and either random encoder weights or those of a saved (masked-LM) RoBERTa."""
+    """A regressor with a fresh head and either random encoder weights or those of a saved (masked-LM) RoBERTa.
+
+    The encoder config carries the model-level options (e.g. positions_from_gene), so both variants number
+    positions as the pretrained encoder did."""
     config = CornBertRegressorConfig(
         encoder=encoder_config.to_dict(),
         tissues=tissues,
         head_hidden_sizes=head_hidden_sizes,
         head_dropout=head_dropout,
         head_activation=head_activation,
-        positions_from_gene=positions_from_gene,
+        head_norm=head_norm,
     )
     model = CornBertRegressor(config)
     if encoder_weights is not None:
