@@ -1,4 +1,4 @@
-"""The real plant data the benchmarks run on (/work/shared/data, see each folder's PROVENANCE.md).
+"""The real plant data the benchmarks run on (../shared/data beside the repository, see each folder's PROVENANCE.md).
 
 - Arabidopsis TAIR10 chromosome 5 (27 Mb, bgzip) with the 6,332 Chr5 genes of Jores et al. 2021, whose BED gives
   a 170-bp window from -165 to +5 around each gene's transcription start site (TSS) and its strand.
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
-DATA = Path(os.environ.get("CORNBERT_SHARED_DATA", "/work/shared/data"))
+# The shared data folder lies beside the repository; CORNBERT_SHARED_DATA points elsewhere.
+DATA = Path(os.environ.get("CORNBERT_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 JORES = DATA / "jores2021_plant_core_promoters_starrseq"
 CHR5_FASTA = DATA / "arabidopsis_tair10_chr5_mikado" / "chr5.fas.gz"
 ARABIDOPSIS_TSS_BED = JORES / "Arabidopsis_protein_coding_promoters.bed.gz"
