@@ -577,8 +577,9 @@ BPE tokens nearest the gene; sequences are read 5'->3' toward the gene).
 - Tissues: {', '.join(config.tissues)}
 - Encoder: RoBERTa, {encoder.get('num_hidden_layers')} layers, hidden {encoder.get('hidden_size')},
   {encoder.get('num_attention_heads')} heads; {'initialised from the stage-2 masked-LM model ' + job.encoder if job.pretrained else 'randomly initialised (no pretraining), same architecture as ' + job.encoder}
-- Head: mean of final token embeddings over sequence tokens (no <pad>, <s>, </s>), dropout {config.head_dropout},
-  dense+{config.head_activation} {config.head_hidden_sizes}, linear to one output per tissue.
+- Head: mean of final token embeddings over sequence tokens (no <pad>, <s>, </s>), normalisation across genes:
+  {config.head_norm}, dropout {config.head_dropout}, dense+{config.head_activation} {config.head_hidden_sizes},
+  linear to one output per tissue.
 
 ## Data
 - Targets: {job.targets}; split: {job.split}; promoters: {job.promoters}
