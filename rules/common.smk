@@ -6,12 +6,26 @@ from snakemake.utils import validate
 
 validate(config, schema="../config/schema.yaml")
 
+
+def sorted_keys(value):
+    """`value` with every mapping's keys sorted, all the way down."""
+    if isinstance(value, dict):
+        return {key: sorted_keys(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [sorted_keys(item) for item in value]
+    return value
+
+
+# Snakemake compares a rule's params with the last run's as written, key order included: without a canonical order,
+# merely reordering keys in a config file (or merging configs) would rerun every stage.
+config.update(sorted_keys(config))
+
 GENOMES = list(config["genomes"])
 EXPRESSION = config["expression"]
 SEQUENCE_MODE = "sequences" in EXPRESSION
 STAGES = ["stage1", "stage2"]
 # Fine-tuning variants: from the stage-2 weights, and from random weights to show what pretraining buys.
-FINETUNE_VARIANTS = ["pretrained", "scratch"] if config["finetune"].get("compare_scratch", True) else ["pretrained"]
+FINETUNE_VARIANTS = ["pretrained", "scratch"] if config["finetune"]["compare_scratch"] else ["pretrained"]
 MODEL_NAMES = {"pretrained": "CornBERT", "scratch": "CornBERT_scratch"}
 BASELINES = ["const_mean", "hand_eng", "BOW_5mer"]
 
