@@ -42,13 +42,13 @@ def _settings(batch_size: int, steps: int, seed: int = 42) -> dict[str, Any]:
 
 def _step_batches(corpus: str, tokenizer_dir: str, settings: dict[str, Any]) -> list:
     """The (inputs, attention, labels) our loop uses at steps 0..max_steps-1."""
-    from cornbert.pretrain import PretrainSettings, _step_batch, _tokenize_split
+    from cornbert.pretrain import PretrainSettings, step_batch, tokenize_split
     from cornbert.tokenizer import load_tokenizer, read_corpus
 
     run = PretrainSettings(**settings)
     tokenizer = load_tokenizer(tokenizer_dir)
-    train_ids, _ = _tokenize_split(tokenizer, read_corpus(corpus), run, corpus)
-    return [_step_batch(tokenizer, train_ids, run, step) for step in range(run.max_steps)]
+    train_ids, _ = tokenize_split(tokenizer, read_corpus(corpus), run, corpus)
+    return [step_batch(tokenizer, train_ids, run, step) for step in range(run.max_steps)]
 
 
 def _figures(step_times: list[float], batches: list, config, device: torch.device) -> dict[str, Any]:

@@ -243,7 +243,7 @@ def test_checkpoint_of_other_settings_is_not_resumed(world, tmp_path):
     settings = small_settings(max_steps=8, checkpoint_interval=4)
     job = make_job(world, tmp_path, settings)
     # Leave a checkpoint behind as a killed run of a DIFFERENT config would.
-    from cornbert.finetune import save_checkpoint
+    from cornbert.training import save_checkpoint
 
     save_checkpoint(Path(job.checkpoint_dir) / "last.pt", {"fingerprint": "other", "step": 4})
     train(job, distributed.setup(prefer_cuda=False))

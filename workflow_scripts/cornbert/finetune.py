@@ -12,7 +12,6 @@ Run by the rule finetune_model (workflow_scripts/finetune_model.py), or under to
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -30,9 +29,8 @@ from torch import nn
 from tqdm import tqdm
 from transformers import RobertaConfig
 
-from cornbert import distributed
+from cornbert import distributed, training
 from cornbert.errors import InputError
-from cornbert.lamb import Lamb
 from cornbert.regressor import CornBertRegressor, build_regressor, tokenize
 from cornbert.fasta import read_fasta
 from cornbert.runtime import atomic_path, seed_everything
@@ -260,25 +258,11 @@ def apply_schedule(
 
 
 def make_optimizer(groups: list[Group], settings: FinetuneSettings) -> torch.optim.Optimizer:
-    param_groups = [{"params": g.params, "lr": g.lr} for g in groups]
-    betas = tuple(settings.betas)
-    if settings.optimizer == "lamb":
-        return Lamb(
-            param_groups,
-            lr=settings.head_learning_rate,
-            betas=betas,
-            eps=settings.eps,
-            weight_decay=settings.weight_decay,
-        )
-    if settings.optimizer == "adamw":
-        return torch.optim.AdamW(
-            param_groups,
-            lr=settings.head_learning_rate,
-            betas=betas,
-            eps=settings.eps,
-            weight_decay=settings.weight_decay,
-        )
-    raise ValueError(f"finetune.optimizer must be lamb or adamw, got {settings.optimizer!r}")
+    return training.make_optimizer(
+        settings.optimizer, [{"params": g.params, "lr": g.lr} for g in groups], lr=settings.head_learning_rate,
+        betas=tuple(settings.betas), eps=settings.eps, weight_decay=settings.weight_decay,
+        setting="finetune.optimizer",
+    )  # fmt: skip
 
 
 def phase_boundaries(groups: list[Group], max_steps: int) -> list[tuple[int, str]]:
@@ -293,24 +277,14 @@ def phase_boundaries(groups: list[Group], max_steps: int) -> list[tuple[int, str
 
 def fingerprint(job: FinetuneJob, world_size: int) -> str:
     """What must match for a checkpoint to be resumed: settings, seed, inputs' contents, process count."""
-    digest = hashlib.sha256(
-        json.dumps([dataclasses.asdict(job.settings), job.seed, job.pretrained, world_size]).encode()
-    )
-    inputs = [
-        job.targets,
-        job.split,
-        job.promoters,
-        *sorted(str(p) for p in Path(job.encoder).glob("*") if p.is_file()),
-    ]
-    for path in inputs:
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-    return digest.hexdigest()
+    inputs = [job.targets, job.split, job.promoters, *sorted(p for p in Path(job.encoder).glob("*") if p.is_file())]
+    return training.fingerprint([dataclasses.asdict(job.settings), job.seed, job.pretrained, world_size], inputs)
 
 
 def rng_states() -> dict:
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    # numpy's key as a list, not an array, so that the checkpoint loads with torch.load(weights_only=True).
+    name, key, *position = np.random.get_state()
+    states = {"torch": torch.get_rng_state(), "numpy": (name, key.tolist(), *position), "python": random.getstate()}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -318,25 +292,11 @@ def rng_states() -> dict:
 
 def restore_rng_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    name, key, *position = states["numpy"]
+    np.random.set_state((name, np.array(key, dtype=np.uint32), *position))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_checkpoint(path: Path, expected_fingerprint: str) -> dict | None:
-    if not path.is_file():
-        return None
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if state.get("fingerprint") != expected_fingerprint:
-        log.warning("ignoring checkpoint %s: written for other settings or inputs", path)
-        return None
-    return state
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -380,10 +340,8 @@ def recalibrate_norm(model: CornBertRegressor, data: Dataset, settings: Finetune
     model.train(was_training)
 
 
-def autocast(context, settings: FinetuneSettings):
-    return torch.autocast(
-        context.device.type, dtype=torch.bfloat16, enabled=settings.bf16 and context.device.type == "cuda"
-    )
+def autocast(context: distributed.Context, settings: FinetuneSettings) -> torch.autocast:
+    return training.bf16_autocast(context.device, settings.bf16 and context.device.type == "cuda")
 
 
 def train(job: FinetuneJob, context: distributed.Context) -> None:
@@ -429,7 +387,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
 
     checkpoint_path = Path(job.checkpoint_dir) / CHECKPOINT_FILE
     expected = fingerprint(job, context.world_size)
-    checkpoint = load_checkpoint(checkpoint_path, expected)
+    checkpoint = training.load_checkpoint(checkpoint_path, expected)
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         apply_schedule(groups, optimizer, checkpoint["step"], settings)
@@ -487,7 +445,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
                 log.info("step %d: train MSE(log) %.4f, validation MSE(log) %.4f", done, train_loss, validation_loss)
         if done % settings.checkpoint_interval == 0 and done < settings.max_steps:
             if context.is_main:
-                save_checkpoint(checkpoint_path, {
+                training.save_checkpoint(checkpoint_path, {
                     "fingerprint": expected, "step": done, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "rng": rng_states(), "records": records, "best": best,
                     "train_sums": train_sums,

@@ -7,7 +7,6 @@ and the batch a step sees does not depend on how it is split into micro-batches 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
@@ -26,11 +25,10 @@ import torch.nn.functional as F
 from tqdm import tqdm
 from transformers import PreTrainedTokenizerFast, RobertaForMaskedLM, get_linear_schedule_with_warmup
 
-from cornbert import distributed
+from cornbert import distributed, training
 from cornbert.errors import InputError
-from cornbert.lamb import Lamb
 from cornbert.model import position_ids, roberta_config
-from cornbert.runtime import atomic_path, seed_everything
+from cornbert.runtime import seed_everything
 from cornbert.tables import write_tsv
 from cornbert.tokenizer import load_tokenizer, read_corpus
 
@@ -105,7 +103,7 @@ def _pretrain(
     seed_everything(run.seed)
     tokenizer = load_tokenizer(tokenizer_dir)
     sequences = read_corpus(corpus)
-    train_ids, eval_ids = _tokenize_split(tokenizer, sequences, run, corpus)
+    train_ids, eval_ids = tokenize_split(tokenizer, sequences, run, corpus)
     steps = total_steps(run, len(train_ids))
     accumulation = _accumulation_steps(run, context.world_size)
     log.info(
@@ -124,14 +122,14 @@ def _pretrain(
 
     ddp_model = distributed.wrap(model, context)
     eval_batches = _eval_batches(tokenizer, eval_ids, run)
-    autocast = _autocast(context.device, run.cpu_bf16)
+    autocast = training.bf16_autocast(context.device, context.device.type == "cuda" or run.cpu_bf16)
     progress = tqdm(
         total=steps, initial=start, desc="MLM steps", unit="step", file=_progress_stream(),
         mininterval=10, disable=not context.is_main,
     )  # fmt: skip
     for step in range(start, steps):
         model.train()
-        inputs, attention, labels = _step_batch(tokenizer, train_ids, run, step)
+        inputs, attention, labels = step_batch(tokenizer, train_ids, run, step)
         n_masked = max(int((labels != IGNORE_INDEX).sum()), 1)
         # Dropout differs between ranks but is reproducible per (seed, step, rank).
         torch.manual_seed(_derived_seed(run.seed, step, 1 + context.rank))
@@ -252,7 +250,9 @@ def _masked_lm_loss_sum(model, inputs, attention, labels, device) -> torch.Tenso
     )
 
 
-def _tokenize_split(tokenizer, sequences: list[str], run: PretrainSettings, corpus: str):
+def tokenize_split(
+    tokenizer: PreTrainedTokenizerFast, sequences: list[str], run: PretrainSettings, corpus: str
+) -> tuple[list[list[int]], list[list[int]]]:
     """Hold out a seeded random `eval_fraction` of the promoters; token ids truncated to the tokenizer's limit."""
     order = np.random.default_rng(_derived_seed(run.seed, 0, 0)).permutation(len(sequences))
     n_eval = math.ceil(run.eval_fraction * len(sequences)) if run.eval_fraction > 0 else 0
@@ -262,7 +262,9 @@ def _tokenize_split(tokenizer, sequences: list[str], run: PretrainSettings, corp
     return [ids[i] for i in order[n_eval:]], [ids[i] for i in order[:n_eval]]
 
 
-def _step_batch(tokenizer, train_ids: list[list[int]], run: PretrainSettings, step: int):
+def step_batch(
+    tokenizer: PreTrainedTokenizerFast, train_ids: list[list[int]], run: PretrainSettings, step: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The step's `batch_size` sequences (consecutive slices of per-epoch permutations), padded and masked."""
     n = len(train_ids)
     positions = range(step * run.batch_size, (step + 1) * run.batch_size)
@@ -303,60 +305,51 @@ def _accumulation_steps(run: PretrainSettings, world_size: int) -> int:
 
 def _optimizer(model: torch.nn.Module, run: PretrainSettings) -> torch.optim.Optimizer:
     # No weight decay on biases and LayerNorm weights, as in BERT/RoBERTa.
-    decay = [p for name, p in model.named_parameters() if p.ndim > 1]
-    no_decay = [p for name, p in model.named_parameters() if p.ndim <= 1]
+    decay = [p for p in model.parameters() if p.ndim > 1]
+    no_decay = [p for p in model.parameters() if p.ndim <= 1]
     groups = [{"params": decay, "weight_decay": run.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    if run.optimizer == "lamb":
-        return Lamb(groups, lr=run.learning_rate, betas=(0.9, 0.999), eps=1e-8)
-    if run.optimizer == "adamw":
-        return torch.optim.AdamW(groups, lr=run.learning_rate, betas=(0.9, 0.999), eps=1e-8)
-    raise ValueError(f"pretraining.optimizer must be lamb or adamw, not '{run.optimizer}'")
-
-
-def _autocast(device: torch.device, cpu_bf16: bool):
-    enabled = device.type == "cuda" or cpu_bf16
-    return torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=enabled)
+    return training.make_optimizer(
+        run.optimizer, groups, lr=run.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=run.weight_decay,
+        setting="pretraining.optimizer",
+    )  # fmt: skip
 
 
 def _derived_seed(seed: int, index: int, stream: int) -> int:
     return int(np.random.SeedSequence([seed, index, stream]).generate_state(1)[0])
 
 
-def _fingerprint(run, model_section, corpus, tokenizer_dir, init_model_dir) -> str:
-    """What a checkpoint must match to be resumed: settings, model size and the exact input files."""
-    digest = hashlib.sha256()
+def _fingerprint(
+    run: PretrainSettings, model_section: dict[str, Any], corpus: str, tokenizer_dir: str, init_model_dir: str | None
+) -> str:
     settings = {k: v for k, v in asdict(run).items() if k not in NOT_IN_FINGERPRINT}
-    digest.update(json.dumps([settings, model_section], sort_keys=True).encode())
     files = [Path(corpus), Path(tokenizer_dir) / "tokenizer.json"]
     if init_model_dir:
         files += sorted(Path(init_model_dir).glob("*.safetensors"))
-    for path in files:
-        with open(path, "rb") as handle:
-            digest.update(hashlib.file_digest(handle, "sha256").digest())
-    return digest.hexdigest()
+    return training.fingerprint([settings, model_section], files)
 
 
-def _save_checkpoint(path: Path, fingerprint, step, model, optimizer, scheduler, rows) -> None:
-    state = {
+def _save_checkpoint(
+    path: Path, fingerprint: str, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler, rows: list[dict[str, float]],
+) -> None:  # fmt: skip
+    training.save_checkpoint(path, {
         "fingerprint": fingerprint,
         "step": step,
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(),
         "metrics": rows,
-    }
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    })  # fmt: skip
     log.info("checkpoint at step %d written to %s", step, path)
 
 
-def _resume(path: Path, fingerprint, model, optimizer, scheduler, rows: list) -> int:
+def _resume(
+    path: Path, fingerprint: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler, rows: list[dict[str, float]],
+) -> int:  # fmt: skip
     """Load the checkpoint if it belongs to this exact run; return the step to continue from."""
-    if not path.is_file():
-        return 0
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if state["fingerprint"] != fingerprint:
-        log.warning("ignoring %s: it was written for other settings or inputs; starting from step 0", path)
+    state = training.load_checkpoint(path, fingerprint)
+    if state is None:
         return 0
     model.load_state_dict(state["model"])
     optimizer.load_state_dict(state["optimizer"])
