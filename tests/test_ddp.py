@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from dataclasses import asdict
 
 import pytest
 import torch
@@ -26,10 +27,10 @@ def test_two_processes_match_one_and_stay_in_sync_across_unfreezing(tmp_path):
     train(make_job(world, single, settings), distributed.setup(prefer_cuda=False))
 
     parallel = tmp_path / "parallel"
-    job_file = tmp_path / "job.json"
-    make_job(world, parallel, settings).to_json(job_file)
     log_file = tmp_path / "ddp.log"
-    distributed.launch("cornbert.finetune", [str(job_file), str(log_file), "1"], nprocs=2)
+    # The same call as the finetune_model rule makes when its job is granted two GPUs.
+    distributed.launch_job("cornbert.finetune", asdict(make_job(world, parallel, settings)), 2, tmp_path,
+                           [str(log_file), "1"])
 
     log = log_file.read_text()
     for step in (0, 2, 4, 6):

@@ -1,6 +1,6 @@
 """Rule finetune_model: fine-tune one variant (pretrained or scratch), data-parallel when given several GPUs."""
 
-import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -30,9 +30,9 @@ def main(smk) -> None:
         torch.set_num_threads(smk.threads)
         train(job, distributed.setup())
         return
-    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=Path(smk.output.loss).parent) as job_file:
-        job.to_json(job_file.name)
-        distributed.launch("cornbert.finetune", [job_file.name, smk.log[0], str(smk.threads)], gpus)
+    distributed.launch_job(
+        "cornbert.finetune", asdict(job), gpus, Path(smk.output.loss).parent, [smk.log[0], str(smk.threads)]
+    )
 
 
 run_entry(main, snakemake)  # noqa: F821

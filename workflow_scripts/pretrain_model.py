@@ -1,7 +1,5 @@
 """Rule pretrain_model: masked-LM pretraining of one stage, data-parallel over the job's GPUs when it has several."""
 
-import json
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -29,10 +27,7 @@ def main(smk) -> None:
     if gpus <= 1:
         pretrain(**job)
         return
-    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=Path(smk.output.metrics).parent) as job_file:
-        json.dump(job, job_file)
-        job_file.flush()
-        distributed.launch("cornbert.pretrain", [job_file.name, smk.log[0]], gpus)
+    distributed.launch_job("cornbert.pretrain", job, gpus, Path(smk.output.metrics).parent, [smk.log[0]])
 
 
 run_entry(main, snakemake)  # noqa: F821

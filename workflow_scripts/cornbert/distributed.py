@@ -1,6 +1,7 @@
 """Data-parallel training over several processes (torchrun + DDP), shared by pretraining and fine-tuning.
 
-A rule given several GPUs calls `launch(module, args, nprocs)`, which re-runs `python -m <module> <args>` under
+A rule given several GPUs calls `launch_job(module, job, nprocs, workdir)`, which writes the job as JSON and, through
+`launch(module, args, nprocs)`, re-runs `python -m <module> <args>` under
 torchrun; inside, `setup()` joins the process group (nccl on GPUs, gloo on CPUs). With one process every helper
 here degrades to a no-op, so training code has one path.
 """
@@ -8,12 +9,15 @@ here degrades to a no-op, so training code has one path.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -46,6 +50,17 @@ def launch(module: str, args: Sequence[str], nprocs: int) -> None:
     ]  # fmt: skip
     log.info("launching %d processes: %s", nprocs, " ".join(command))
     subprocess.run(command, check=True)
+
+
+def launch_job(module: str, job: dict, nprocs: int, workdir: str | Path, extra_args: Sequence[str] = ()) -> None:
+    """Run `module` on `nprocs` processes, each reading `job` from a JSON file in `workdir` (its first argument).
+
+    The file lives only as long as the run.
+    """
+    with tempfile.NamedTemporaryFile("w", suffix=".json", dir=workdir) as job_file:
+        json.dump(job, job_file)
+        job_file.flush()
+        launch(module, [job_file.name, *extra_args], nprocs)
 
 
 def setup(prefer_cuda: bool = True) -> Context:
