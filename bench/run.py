@@ -221,7 +221,7 @@ def importance_model(args):
     from cornbert.regressor import build_regressor, load_regressor
     from cornbert.tokenizer import train_tokenizer
 
-    finetuned = args.run_dir / "results" / "finetune" / "pretrained" / "model"
+    finetuned = args.run_dir / "results" / "finetune" / "pretrained" / "rep1" / "model"
     if (finetuned / "config.json").is_file():
         model, tokenizer, _ = load_regressor(finetuned)
         return model, tokenizer, str(finetuned)

@@ -1,7 +1,8 @@
 # Fine-tuning of the expression regressor, from the stage-2 weights (`pretrained`) and from random weights of the
-# same architecture (`scratch`), then its predictions for the test genes. A killed job resumes from
-# results/finetune/{variant}/checkpoints/ when rerun (outside the outputs, so Snakemake's clean-up of a failed job
-# leaves it); the folder is removed when training completes.
+# same architecture (`scratch`), once per replicate (evaluation.replicates; replicate r uses seed + r - 1), then its
+# predictions for the test genes. A killed job resumes from results/finetune/{variant}/rep{rep}/checkpoints/ when
+# rerun (outside the outputs, so Snakemake's clean-up of a failed job leaves it); the folder is removed when training
+# completes.
 rule finetune_model:
     input:
         targets=rules.prepare_targets.output.targets,
@@ -10,24 +11,24 @@ rule finetune_model:
         tokenizer=rules.train_tokenizer.output.tokenizer,
         encoder=expand(rules.pretrain_model.output.model, stage="stage2")[0],
     output:
-        model=directory("results/finetune/{variant}/model"),
-        loss="results/finetune/{variant}/loss.tsv",
+        model=directory("results/finetune/{variant}/rep{rep}/model"),
+        loss="results/finetune/{variant}/rep{rep}/loss.tsv",
         plot=report(
-            "results/finetune/{variant}/loss.png",
+            "results/finetune/{variant}/rep{rep}/loss.png",
             caption="../report/loss.rst",
             category="Training",
-            subcategory="{variant}",
+            subcategory="{variant}, replicate {rep}",
         ),
     log:
-        "logs/finetune_model/{variant}.log",
+        "logs/finetune_model/{variant}/rep{rep}.log",
     benchmark:
-        "benchmarks/finetune_model/{variant}.tsv"
+        "benchmarks/finetune_model/{variant}/rep{rep}.tsv"
     conda:
         "../envs/ml.yaml"
     params:
-        checkpoints="results/finetune/{variant}/checkpoints",
+        checkpoints="results/finetune/{variant}/rep{rep}/checkpoints",
         settings=config["finetune"],
-        seed=config["seed"],
+        seed=replicate_seed,
     script:
         "../workflow_scripts/finetune_model.py"
 
@@ -38,11 +39,11 @@ rule predict_test_genes:
         promoters=rules.prepare_targets.output.promoters,
         split=rules.split_genes.output.split,
     output:
-        predictions="results/predictions/{model}.tsv",
+        predictions="results/predictions/rep{rep}/{model}.tsv",
     log:
-        "logs/predict_test_genes/{model}.log",
+        "logs/predict_test_genes/rep{rep}/{model}.log",
     benchmark:
-        "benchmarks/predict_test_genes/{model}.tsv"
+        "benchmarks/predict_test_genes/rep{rep}/{model}.tsv"
     wildcard_constraints:
         model="|".join(MODEL_NAMES[variant] for variant in FINETUNE_VARIANTS),
     conda:

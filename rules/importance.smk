@@ -1,9 +1,10 @@
-# In-silico mutagenesis of the fine-tuned model: which promoter positions its predictions depend on.
+# In-silico mutagenesis of the fine-tuned model (its first replicate): which promoter positions its predictions
+# depend on.
 
 
 rule compute_importance:
     input:
-        model="results/finetune/pretrained/model",
+        model="results/finetune/pretrained/rep1/model",
         targets="results/expression/targets.tsv",
         split="results/expression/split.tsv",
         promoters="results/expression/promoters.fa",

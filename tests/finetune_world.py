@@ -38,7 +38,7 @@ def make_world(root: Path, n_genes: int = 48, length: int = 300, seed: int = 0, 
         handle.writelines(f">{gene}\n{sequence}\n" for gene, sequence in zip(ids, sequences))
     frame = pd.DataFrame(targets, index=pd.Index(ids, name="gene_id"), columns=TISSUES)
     frame.to_csv(root / "targets.tsv", sep="\t")
-    split = ["test" if i % 4 == 0 else "train" for i in range(n_genes)]
+    split = ["test" if i % 4 == 0 else "validation" if i % 8 == 1 else "train" for i in range(n_genes)]
     pd.DataFrame({"gene_id": ids, "split": split}).to_csv(root / "split.tsv", sep="\t", index=False)
 
     tokenizer = train_tokenizer(sequences, vocab_size=300, min_frequency=2, max_length=64)

@@ -181,14 +181,44 @@ def test_outputs_load_back_in_one_call(world, tmp_path):
     assert not (out / "checkpoints").exists()
 
 
-def test_validation_genes_come_from_training_genes_only(world, tmp_path):
+def test_genes_of_each_split_come_from_the_split_file(world, tmp_path):
     from cornbert.finetune import split_genes
 
     _, genes, _ = split_genes(make_job(world, tmp_path, small_settings()))
     split = pd.read_csv(world / "split.tsv", sep="\t", index_col=0)["split"]
-    assert set(genes["validation"]) <= set(split.index[split == "train"])
-    assert not set(genes["validation"]) & set(genes["train"])
-    assert set(genes["test"]) == set(split.index[split == "test"])
+    for name in ("train", "validation", "test"):
+        assert genes[name] == sorted(split.index[split == name]), name
+    assert genes["validation"] and not set(genes["validation"]) & set(genes["train"])
+
+
+def test_a_split_without_validation_genes_is_refused_naming_the_file(world, tmp_path):
+    from cornbert.finetune import split_genes
+
+    split = pd.read_csv(world / "split.tsv", sep="\t")
+    split["split"] = split["split"].replace("validation", "train")
+    path = tmp_path / "split.tsv"
+    split.to_csv(path, sep="\t", index=False)
+    job = make_job(world, tmp_path, small_settings())
+    job.split = str(path)
+    with pytest.raises(InputError, match=f"{path}: no validation genes"):
+        split_genes(job)
+
+
+def test_scratch_trains_every_parameter_from_the_first_step(world, tmp_path):
+    """Progressive unfreezing protects pretrained weights; random ones have nothing to protect."""
+    settings = small_settings()
+    model = build_regressor(RobertaConfig.from_pretrained(world / "stage2"), ["root", "leaf", "seed"], [8], 0.2, "tanh")
+    starts = {group.name: group.start for group in parameter_groups(model, settings, pretrained=False)}
+    assert starts == {"head": 0, "layers5-6": 0, "layers3-4": 0, "layers1-2": 0, "embeddings": 0}
+    assert parameter_groups(model, settings, pretrained=True)[-1].start is None  # the study: embeddings frozen
+
+    # One real step from the same random initialisation, with and without learning rates: everything moved.
+    one_step = dict(max_steps=1, warmup_steps=1, eval_interval=1, keep_best=False)
+    trained = weights(run(world, tmp_path / "a", small_settings(**one_step), pretrained=False))
+    untrained = weights(run(world, tmp_path / "b", small_settings(
+        **one_step, head_learning_rate=0.0, encoder_learning_rate=0.0), pretrained=False))  # fmt: skip
+    for name in ("encoder.embeddings.word_embeddings.weight", "encoder.encoder.layer.0.attention.self.query.weight"):
+        assert not torch.equal(trained[name], untrained[name]), name
 
 
 def test_same_config_gives_the_same_numbers(world, tmp_path):

@@ -90,3 +90,14 @@ def test_changing_a_finetune_setting_reruns_neither_extraction_nor_pretraining(f
     assert "finetune_model" in rules_of(jobs), f"finetune.{key}={value} planned no fine-tuning: {jobs}"
     assert not rules_of(jobs) & ML_UPSTREAM, f"finetune.{key} reran upstream stages: {sorted(jobs)}"
     assert not rules_of(jobs) & {"fit_baseline", "prepare_targets", "split_genes"}
+
+
+def test_adding_a_replicate_fits_only_the_new_replicate_and_rescores(finished_run):
+    config = demo_config()
+    config.setdefault("evaluation", {})["replicates"] = 2
+    jobs = planned_jobs(finished_run, config)
+
+    fitted = {(rule, wc) for rule, wc in jobs if rule in {"finetune_model", "fit_baseline", "predict_test_genes"}}
+    assert fitted and all("rep=2" in wc for _, wc in fitted), sorted(fitted)
+    assert {"evaluate_models", "plot_evaluation"} <= rules_of(jobs)
+    assert not rules_of(jobs) & (ML_UPSTREAM | {"compute_importance", "split_genes"}), sorted(jobs)

@@ -13,9 +13,11 @@ import torch
 
 from cornbert import distributed
 from cornbert.finetune import train
-from cornbert.regressor import load_regressor, predict_log
+from cornbert.fasta import read_fasta
+from cornbert.regressor import build_regressor, load_regressor, predict_log, tokenize
 from cornbert.tables import read_predictions, read_split, read_targets
 from finetune_world import make_job, make_world, small_settings
+from transformers import PreTrainedTokenizerFast, RobertaConfig
 
 CLI = str(Path(sys.executable).parent / "cornbert-predict")
 
@@ -75,6 +77,71 @@ def test_cli_rejects_a_directory_that_is_not_a_model(tmp_path):
     assert result.returncode == 1 and "not a fine-tuned CornBERT model directory" in result.stderr
 
 
+FRESH_PROCESS = """
+import sys, numpy as np
+from cornbert.fasta import read_fasta
+from cornbert.predict import predict_sequences
+from cornbert.fasta import read_fasta
+from cornbert.regressor import build_regressor, load_regressor, predict_log, tokenize
+model_dir, fasta, out = sys.argv[1:]
+sequences = read_fasta(fasta)
+model, tokenizer, _ = load_regressor(model_dir)  # the importance rule's path
+by_load = predict_log(model, tokenizer, list(sequences.values()), batch_size=3)
+by_rule = predict_sequences(model_dir, sequences, batch_size=5, device="cpu").to_numpy()  # predict_test_genes
+np.save(out, np.stack([by_load, by_rule]))
+"""
+
+
+def test_a_reloaded_model_predicts_what_the_saved_one_did_on_every_path(tmp_path):
+    """Save, reload in a fresh process, predict: the same numbers as the model in memory (fp32, 1e-5), whether
+    through load_regressor + predict_log (importance), predict_sequences (predict_test_genes) or the CLI."""
+    torch.manual_seed(0)
+    world = make_world(tmp_path / "world", n_genes=16)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(world / "tokenizer")
+    model = build_regressor(
+        RobertaConfig.from_pretrained(world / "stage2"), ["root", "leaf", "seed"], [8], 0.0, "tanh",
+        encoder_weights=world / "stage2", head_norm="batch",
+    )  # fmt: skip
+    sequences = read_fasta(world / "promoters.fa")
+    batches = [tokenize(tokenizer, list(sequences.values())[i : i + 4]) for i in range(0, len(sequences), 4)]
+    model.recalibrate_norm((b["input_ids"], b["attention_mask"]) for b in batches)
+    in_memory = predict_log(model, tokenizer, list(sequences.values()), batch_size=4)
+    model.save_pretrained(tmp_path / "model")
+    tokenizer.save_pretrained(tmp_path / "model")
+
+    out = tmp_path / "fresh.npy"
+    subprocess.run([sys.executable, "-c", FRESH_PROCESS, str(tmp_path / "model"), str(world / "promoters.fa"), str(out)],
+                   check=True)  # fmt: skip
+    by_load, by_rule = np.load(out)
+    cli_out = tmp_path / "cli.tsv"
+    subprocess.run([CLI, "--model", str(tmp_path / "model"), "--fasta", str(world / "promoters.fa"),
+                    "--output", str(cli_out), "--device", "cpu", "--threads", "1"], check=True)  # fmt: skip
+    by_cli = read_predictions(cli_out).loc[list(sequences)].to_numpy()
+    for path, values in (("load_regressor", by_load), ("predict_test_genes", by_rule), ("cornbert-predict", by_cli)):
+        np.testing.assert_allclose(values, in_memory, atol=1e-5, rtol=0, err_msg=path)
+    # The model predicts differently per gene, so equality is not the trivial equality of constants.
+    assert np.ptp(in_memory, axis=0).min() > 1e-3
+
+
+def test_inference_precision_is_saved_and_used_on_every_device(tmp_path):
+    world = make_world(tmp_path / "world", n_genes=8)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(world / "tokenizer")
+    sequences = list(read_fasta(world / "promoters.fa").values())
+    config = RobertaConfig.from_pretrained(world / "stage2")
+    predictions = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        model = build_regressor(config, ["root"], [8], 0.0, "tanh", inference_precision=precision)
+        model.save_pretrained(tmp_path / precision)
+        tokenizer.save_pretrained(tmp_path / precision)
+        reloaded, _, _ = load_regressor(tmp_path / precision)
+        assert reloaded.config.inference_precision == precision
+        predictions[precision] = predict_log(reloaded, tokenizer, sequences)
+    # bf16 really changes the arithmetic on CPU too (the setting is not silently GPU-only), within bf16 rounding.
+    difference = np.abs(predictions["bf16"] - predictions["fp32"]).max()
+    assert 0 < difference < 0.05
+
+
 def _mse(truth: pd.DataFrame, predicted: pd.DataFrame) -> float:
     return float(((truth - predicted.loc[truth.index, truth.columns]) ** 2).to_numpy().mean())
 
@@ -87,7 +154,7 @@ def test_fine_tuned_models_learn_the_demo_world(demo_run, model_name):
     split = read_split(demo_run / "results/expression/split.tsv")
     truth = targets.loc[split.index[split == "test"]]
     predictions = {
-        name: read_predictions(demo_run / f"results/predictions/{name}.tsv")
+        name: read_predictions(demo_run / f"results/predictions/rep1/{name}.tsv")
         for name in (model_name, "const_mean", "BOW_5mer")
     }
     mse = {name: _mse(truth, table) for name, table in predictions.items()}

@@ -257,3 +257,26 @@ def test_rules_train_tokenizer_and_pretrain_both_stages(inputs, tmp_path):
     assert "starting from the weights in results/pretrain/stage1/model" in log_text  # stage 2
     again = run_snakemake(tmp_path, *only_mine, "--cores", "1", *targets, configfile=tmp_path / "config.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def test_both_stages_hold_out_the_same_promoters():
+    """Stage 2's corpus (the target species) is part of stage 1's: what stage 2 scores must not be stage-1
+    training data, so the held-out choice depends on the sequence, not on the corpus it sits in."""
+    from cornbert.pretrain import tokenize_split
+
+    class Identity:  # token ids = the sequence itself, so the split can be read back
+        def __call__(self, sequences, truncation):
+            return {"input_ids": list(sequences)}
+
+    target = random_promoters(400, 100, seed=1)
+    other = random_promoters(1600, 100, seed=2)
+    run = PretrainSettings(eval_fraction=0.05)
+    stage1_train, stage1_held_out = tokenize_split(Identity(), other + target, run, "stage1.txt")
+    stage2_train, stage2_held_out = tokenize_split(Identity(), target[::-1], run, "stage2.txt")
+    assert set(stage2_held_out) <= set(stage1_held_out)
+    assert not set(stage2_held_out) & set(stage1_train)
+    assert set(stage2_held_out) == set(stage1_held_out) & set(target)
+    assert 0.02 < len(stage1_held_out) / 2000 < 0.08 and len(stage2_held_out) > 5
+    # Another seed holds out other promoters.
+    _, reseeded = tokenize_split(Identity(), target, PretrainSettings(eval_fraction=0.05, seed=7), "stage2.txt")
+    assert set(reseeded) != set(stage2_held_out)

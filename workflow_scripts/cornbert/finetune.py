@@ -68,12 +68,12 @@ class FinetuneSettings:
     head_activation: str = "tanh"
     head_norm: str = "none"
     norm_calibration_genes: int = 512
-    validation_fraction: float = 0.1
     eval_interval: int = 50
     keep_best: bool = True
     checkpoint_interval: int = 100
     predict_batch_size: int = 64
     bf16: bool = True
+    inference_precision: str = "fp32"
 
     @classmethod
     def from_config(cls, section: dict) -> FinetuneSettings:
@@ -139,7 +139,10 @@ class Dataset:
 
 
 def split_genes(job: FinetuneJob) -> tuple[pd.DataFrame, dict[str, list[str]], dict[str, str]]:
-    """Targets, gene IDs of train/validation/test (validation carved from train genes only), sequences."""
+    """Targets, gene IDs of train/validation/test as the split file says, sequences.
+
+    The validation genes come from the split (rule split_genes keeps groups of overlapping or near-identical
+    promoters on one side), not from a random draw here, which would leak between training and model choice."""
     targets = read_targets(job.targets)
     split = read_split(job.split)
     sequences = read_fasta(job.promoters)
@@ -149,14 +152,10 @@ def split_genes(job: FinetuneJob) -> tuple[pd.DataFrame, dict[str, list[str]], d
     unsplit = targets.index.difference(split.index)
     if len(unsplit):
         raise InputError(job.split, f"{len(unsplit)} gene(s) of {job.targets} have no split, e.g. {unsplit[0]!r}")
-    train = [g for g in targets.index if split[g] == "train"]
-    test = [g for g in targets.index if split[g] == "test"]
-    rng = np.random.default_rng(job.seed)
-    n_validation = max(1, round(job.settings.validation_fraction * len(train)))
-    if len(train) - n_validation < 1:
-        raise InputError(job.split, f"only {len(train)} training gene(s): too few to carve a validation set")
-    shuffled = [train[i] for i in rng.permutation(len(train))]
-    genes = {"train": sorted(shuffled[n_validation:]), "validation": sorted(shuffled[:n_validation]), "test": test}
+    genes = {name: sorted(g for g in targets.index if split[g] == name) for name in ("train", "validation", "test")}
+    for name in ("train", "validation"):
+        if not genes[name]:
+            raise InputError(job.split, f"no {name} genes: fine-tuning needs train and validation genes")
     return targets, genes, sequences
 
 
@@ -201,8 +200,12 @@ class Group:
     lr: float
 
 
-def parameter_groups(model: CornBertRegressor, settings: FinetuneSettings) -> list[Group]:
-    """Head, encoder layer blocks from the top down, embeddings; every parameter in exactly one group."""
+def parameter_groups(model: CornBertRegressor, settings: FinetuneSettings, pretrained: bool = True) -> list[Group]:
+    """Head, encoder layer blocks from the top down, embeddings; every parameter in exactly one group.
+
+    Progressive unfreezing protects pretrained weights from the head's early, noisy gradients. Random weights have
+    nothing to protect, so a model fine-tuned from scratch trains every group, embeddings included, from step 0:
+    frozen random embeddings would handicap it and inflate what pretraining seems to buy."""
     layers = model.encoder.encoder.layer
     per_block = settings.unfreeze_layers_per_step
     groups = [Group("head", list(model.head.parameters()), 0, settings.head_learning_rate)]
@@ -212,7 +215,7 @@ def parameter_groups(model: CornBertRegressor, settings: FinetuneSettings) -> li
             Group(
                 f"layers{bottom + 1}-{top}",
                 [p for layer in layers[bottom:top] for p in layer.parameters()],
-                settings.unfreeze_first_step + block * settings.unfreeze_interval,
+                settings.unfreeze_first_step + block * settings.unfreeze_interval if pretrained else 0,
                 settings.encoder_learning_rate,
             )
         )
@@ -221,7 +224,7 @@ def parameter_groups(model: CornBertRegressor, settings: FinetuneSettings) -> li
         Group(
             "embeddings",
             list(model.encoder.embeddings.parameters()),
-            settings.unfreeze_embeddings_step,
+            settings.unfreeze_embeddings_step if pretrained else 0,
             settings.encoder_learning_rate if embeddings_lr is None else embeddings_lr,
         )
     )
@@ -320,7 +323,7 @@ def evaluate(model: nn.Module, data: Dataset, std: torch.Tensor, settings: Finet
     own = torch.arange(context.rank, len(data), context.world_size)
     for start in range(0, len(own), settings.predict_batch_size):
         input_ids, attention_mask, target = data.batch(own[start : start + settings.predict_batch_size], context.device)
-        with autocast(context, settings):
+        with model.inference_autocast(context.device):
             output = model(input_ids, attention_mask)
         total += torch.tensor([squared_error_sums(output, target, std)[1].item(), target.numel()], dtype=torch.float64)
     model.train(was_training)
@@ -330,10 +333,11 @@ def evaluate(model: nn.Module, data: Dataset, std: torch.Tensor, settings: Finet
 
 def recalibrate_norm(model: CornBertRegressor, data: Dataset, settings: FinetuneSettings, context) -> None:
     """Batch-norm statistics of the head from the first `norm_calibration_genes` training genes (the same on
-    every rank, so the ranks stay in sync); no-op without a batch-norm head."""
+    every rank, so the ranks stay in sync), at the precision the model is scored with; no-op without a batch-norm
+    head."""
     was_training = model.training
     indices = torch.arange(min(settings.norm_calibration_genes, len(data)))
-    with autocast(context, settings):
+    with model.inference_autocast(context.device):
         model.recalibrate_norm(
             data.batch(chunk, context.device)[:2] for chunk in indices.split(settings.predict_batch_size)
         )
@@ -370,6 +374,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
     model = build_regressor(
         encoder_config, tissues, settings.head_hidden_sizes, settings.head_dropout, settings.head_activation,
         encoder_weights=job.encoder if job.pretrained else None, head_norm=settings.head_norm,
+        inference_precision=settings.inference_precision,
     )  # fmt: skip
     model.config.target_mean = mean.tolist()
     model.config.target_std = std.tolist()
@@ -377,7 +382,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
     model.train()
     std_tensor = torch.tensor(std, dtype=torch.float32, device=context.device)
 
-    groups = parameter_groups(model, settings)
+    groups = parameter_groups(model, settings, job.pretrained)
     optimizer = make_optimizer(groups, settings)
     boundaries = phase_boundaries(groups, settings.max_steps)
     records: list[dict] = []

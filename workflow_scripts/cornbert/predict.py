@@ -1,7 +1,7 @@
 """`cornbert-predict`: predicted expression per tissue for your own promoter sequences.
 
-    cornbert-predict --model results/finetune/pretrained/model --fasta my_promoters.fa --output predictions.tsv
-    cornbert-predict --model results/finetune/pretrained/model --genome my.fa.gz --gff my.gff3 --output predictions.tsv
+    cornbert-predict --model results/finetune/pretrained/rep1/model --fasta my_promoters.fa --output predictions.tsv
+    cornbert-predict --model results/finetune/pretrained/rep1/model --genome my.fa.gz --gff my.gff3 --output predictions.tsv
 
 --fasta: one promoter per record, read 5'->3' toward the gene (the layout of results/promoters/*.fa), ideally as
 long as the training promoters (1,000 bp by default). --genome + --gff: the promoters are cut exactly as the
@@ -66,9 +66,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="cornbert-predict",
         description=__doc__.split("\n\n")[0],
-        epilog="Example: cornbert-predict --model results/finetune/pretrained/model --fasta promoters.fa --output out.tsv",
+        epilog="Example: cornbert-predict --model results/finetune/pretrained/rep1/model --fasta promoters.fa --output out.tsv",
     )
-    parser.add_argument("--model", required=True, help="fine-tuned model directory (results/finetune/<variant>/model)")
+    parser.add_argument("--model", required=True, help="fine-tuned model directory (results/finetune/<variant>/rep<N>/model)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--fasta", help="promoter FASTA, 5'->3' toward the gene (plain or gzip)")
     source.add_argument("--genome", help="genome FASTA (plain, gzip or bgzip); needs --gff")

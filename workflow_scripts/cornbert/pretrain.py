@@ -7,6 +7,7 @@ and the batch a step sees does not depend on how it is split into micro-batches 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -253,13 +254,26 @@ def _masked_lm_loss_sum(model, inputs, attention, labels, device) -> torch.Tenso
 def tokenize_split(
     tokenizer: PreTrainedTokenizerFast, sequences: list[str], run: PretrainSettings, corpus: str
 ) -> tuple[list[list[int]], list[list[int]]]:
-    """Hold out a seeded random `eval_fraction` of the promoters; token ids truncated to the tokenizer's limit."""
-    order = np.random.default_rng(_derived_seed(run.seed, 0, 0)).permutation(len(sequences))
-    n_eval = math.ceil(run.eval_fraction * len(sequences)) if run.eval_fraction > 0 else 0
+    """Split the promoters into training and held-out sets; token ids truncated to the tokenizer's limit.
+
+    A promoter is held out when a seeded hash of its sequence falls below `eval_fraction`, so the choice depends
+    on the sequence alone: stage 2's target-species promoters are also in stage 1's corpus, and every one of them
+    held out in stage 2 was held out of stage 1 too (a per-stage random draw let stage 2 report its loss on
+    promoters stage 1 had trained on). Identical copies share one side."""
+    held_out = [held_out_by_hash(sequence, run.seed, run.eval_fraction) for sequence in sequences]
+    n_eval = sum(held_out)
     if len(sequences) - n_eval < 1 or n_eval < 1:
-        raise InputError(corpus, f"{len(sequences)} promoters cannot be split into training and held-out sets")
+        raise InputError(
+            corpus, f"{len(sequences)} promoters cannot be split into training and held-out sets "
+            f"({n_eval} held out at eval_fraction {run.eval_fraction})",
+        )  # fmt: skip
     ids = tokenizer(sequences, truncation=True)["input_ids"]
-    return [ids[i] for i in order[n_eval:]], [ids[i] for i in order[:n_eval]]
+    return [i for i, out in zip(ids, held_out) if not out], [i for i, out in zip(ids, held_out) if out]
+
+
+def held_out_by_hash(sequence: str, seed: int, fraction: float) -> bool:
+    digest = hashlib.blake2b(sequence.encode(), digest_size=8, key=str(seed).encode()).digest()
+    return int.from_bytes(digest, "big") < fraction * 2**64
 
 
 def step_batch(

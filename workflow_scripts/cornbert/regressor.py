@@ -1,7 +1,7 @@
 """The expression regressor: a RoBERTa encoder, mean-pooled over real tokens, and a feed-forward head.
 
 Saved in the Hugging Face layout (config.json + model.safetensors + tokenizer files), so one call loads it back:
-    model, tokenizer, tissues = load_regressor("results/finetune/pretrained/model")
+    model, tokenizer, tissues = load_regressor("results/finetune/pretrained/rep1/model")
     log_tpm = predict_log(model, tokenizer, ["ACGT..."], batch_size=32)   # [n, len(tissues)]
 The config carries the tissues and the per-tissue target mean/std used in training, so predictions come back on
 the log(TPM+1) scale whatever the training standardisation was.
@@ -27,6 +27,7 @@ from transformers import (
 from cornbert.model import position_ids
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
+PRECISIONS = ("fp32", "bf16")
 
 
 class CornBertRegressorConfig(PretrainedConfig):
@@ -42,6 +43,7 @@ class CornBertRegressorConfig(PretrainedConfig):
         head_norm: str = "none",
         target_mean: Sequence[float] | None = None,
         target_std: Sequence[float] | None = None,
+        inference_precision: str = "fp32",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -54,6 +56,11 @@ class CornBertRegressorConfig(PretrainedConfig):
         # Training may standardise each tissue's target; predictions are mapped back with these.
         self.target_mean = list(target_mean) if target_mean is not None else [0.0] * len(self.tissues)
         self.target_std = list(target_std) if target_std is not None else [1.0] * len(self.tissues)
+        # Saved with the model so that every path scoring it (validation, test predictions, importance,
+        # cornbert-predict) runs the same arithmetic on any device; see inference_autocast.
+        if inference_precision not in PRECISIONS:
+            raise ValueError(f"inference precision must be one of {PRECISIONS}, got {inference_precision!r}")
+        self.inference_precision = inference_precision
 
     def encoder_config(self) -> RobertaConfig:
         config = RobertaConfig(**self.encoder)
@@ -106,12 +113,10 @@ class CornBertRegressor(PreTrainedModel):
             config.head_activation,
             getattr(config, "head_norm", "none"),
         )
-        # Token ids that carry no sequence: excluded from the mean over token embeddings.
-        self.register_buffer(
-            "special_ids",
-            torch.tensor([encoder_config.pad_token_id, encoder_config.bos_token_id, encoder_config.eos_token_id]),
-            persistent=False,
-        )
+        # Token ids that carry no sequence, excluded from the mean over token embeddings. A plain attribute read
+        # from the config, not a buffer: from_pretrained leaves non-persistent buffers uninitialised, which made
+        # every reloaded model pool over a random mask.
+        self.special_ids = (encoder_config.pad_token_id, encoder_config.bos_token_id, encoder_config.eos_token_id)
         self.post_init()
 
     def _init_weights(self, module: nn.Module) -> None:
@@ -134,7 +139,8 @@ class CornBertRegressor(PreTrainedModel):
         hidden = self.encoder(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=positions
         ).last_hidden_state  # [B, L, H]
-        real = attention_mask.bool() & ~torch.isin(input_ids, self.special_ids)  # [B, L]
+        special = torch.tensor(self.special_ids, device=input_ids.device)
+        real = attention_mask.bool() & ~torch.isin(input_ids, special)  # [B, L]
         weights = real.unsqueeze(-1).to(hidden.dtype)  # [B, L, 1]
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)  # [B, H]
 
@@ -156,6 +162,11 @@ class CornBertRegressor(PreTrainedModel):
         norm.running_mean.copy_(pooled.mean(dim=0))  # [H]
         norm.running_var.copy_(pooled.var(dim=0, unbiased=True) if len(pooled) > 1 else torch.ones_like(norm.running_var))
 
+    def inference_autocast(self, device: torch.device) -> torch.autocast:
+        """The one numerical setting under which this model is scored, whatever the device: fp32, or bf16
+        autocast on CPU and GPU alike (so a cluster's GPU importance map and CPU predictions agree)."""
+        return torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.config.inference_precision == "bf16")
+
     def to_log_scale(self, output: torch.Tensor) -> torch.Tensor:
         mean = torch.tensor(self.config.target_mean, dtype=output.dtype, device=output.device)
         std = torch.tensor(self.config.target_std, dtype=output.dtype, device=output.device)
@@ -170,6 +181,7 @@ def build_regressor(
     head_activation: str,
     encoder_weights: str | Path | None = None,
     head_norm: str = "none",
+    inference_precision: str = "fp32",
 ) -> CornBertRegressor:
     """A regressor with a fresh head and either random encoder weights or those of a saved (masked-LM) RoBERTa.
 
@@ -182,6 +194,7 @@ def build_regressor(
         head_dropout=head_dropout,
         head_activation=head_activation,
         head_norm=head_norm,
+        inference_precision=inference_precision,
     )
     model = CornBertRegressor(config)
     if encoder_weights is not None:
@@ -232,7 +245,7 @@ def predict_log(
     outputs = []
     for start in range(0, len(sequences), batch_size):
         batch = {k: v.to(device) for k, v in tokenize(tokenizer, sequences[start : start + batch_size]).items()}
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        with model.inference_autocast(device):
             output = model(**batch)
         outputs.append(model.to_log_scale(output.float()).cpu().numpy())
     model.train(was_training)
