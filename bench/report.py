@@ -277,7 +277,7 @@ def _accuracy_details(f: dict) -> list[str]:
         " (4 x 64), 2 x 50 MLM steps of batch 32, BPE vocabulary 1,500. Fine-tuning with the demo departures of"
         " this machine's measurements (AdamW, all layers and embeddings trainable by step 60, standardised targets, head"
         " 64 x 64; one fine-tuning, no from-scratch variant). Scores"
-        " from `results/evaluation/metrics.tsv` (cornbert.metrics), test sequences only, pooled over tissues ('All');"
+        " from `results/evaluation/metrics.tsv` (cornbert.metrics), test sequences only, mean over tissues ('All');"
         " per-tissue tables in bench/results/accuracy_<set>_metrics.tsv.",
     ]
     for name, s in f["sets"].items():

@@ -28,6 +28,8 @@ STAGES = ["stage1", "stage2"]
 FINETUNE_VARIANTS = ["pretrained", "scratch"] if config["finetune"]["compare_scratch"] else ["pretrained"]
 MODEL_NAMES = {"pretrained": "CornBERT", "scratch": "CornBERT_scratch"}
 BASELINES = ["const_mean", "hand_eng", "BOW_5mer"]
+# Every model is fitted once per replicate, replicate r with seed + r - 1, so figures carry seed-to-seed spread.
+REPLICATES = list(range(1, config["evaluation"]["replicates"] + 1))
 
 
 def check_config_references():
@@ -40,6 +42,8 @@ def check_config_references():
         raise WorkflowError("config: `expression` needs either `genome` + `matrix` or `sequences`, not both or neither")
     if not SEQUENCE_MODE and EXPRESSION["genome"] not in GENOMES:
         raise WorkflowError(f"config: expression.genome '{EXPRESSION['genome']}' is not defined under `genomes`")
+    if SEQUENCE_MODE and EXPRESSION["split"] == "chromosome":
+        raise WorkflowError("config: expression.split `chromosome` needs genome mode; sequences have no chromosomes")
 
 
 check_config_references()
@@ -49,6 +53,7 @@ wildcard_constraints:
     genome="|".join(map(re.escape, GENOMES)),
     stage="|".join(STAGES),
     variant="|".join(FINETUNE_VARIANTS),
+    rep=r"[1-9]\d*",
     kind="fasta|gff",
 
 
@@ -76,11 +81,12 @@ def final_outputs():
         "results/corpus/corpus_stats.tsv",
         "results/corpus/corpus_stats.png",
         "results/expression/targets.png",
+        "results/expression/leakage.tsv",
         "results/tokenizer/token_lengths.png",
         "results/evaluation/metrics.tsv",
         "results/importance/importance.png",
     ]
-    outputs += expand("results/finetune/{variant}/loss.png", variant=FINETUNE_VARIANTS)
+    outputs += expand("results/finetune/{variant}/rep{rep}/loss.png", variant=FINETUNE_VARIANTS, rep=REPLICATES)
     outputs += evaluation_figures()
     return outputs
 
@@ -92,7 +98,9 @@ def evaluated_models():
 
 
 def evaluated_predictions():
-    return expand("results/predictions/{model}.tsv", model=evaluated_models())
+    """Every replicate's test predictions of every model, model-major (the order load_test_set reads them in)."""
+    replicates = range(1, config["evaluation"]["replicates"] + 1)
+    return [f"results/predictions/rep{rep}/{model}.tsv" for model in evaluated_models() for rep in replicates]
 
 
 def evaluation_figures():
@@ -143,8 +151,19 @@ def expression_split_column():
     return EXPRESSION["sequences"].get("split_column") if SEQUENCE_MODE else None
 
 
+def expression_bed():
+    """The expression genome's promoter windows (named input `bed`) that link overlapping genes; none for sequences."""
+    if SEQUENCE_MODE:
+        return {}
+    return {"bed": expand(rules.extract_promoters.output.bed, genome=EXPRESSION["genome"])[0]}
+
+
 # --- fine-tuning stage ---------------------------------------------------------------------------------------
+def replicate_seed(wildcards):
+    return config["seed"] + int(wildcards.rep) - 1
+
+
 def finetuned_model(wildcards):
     """The model directory behind a prediction table's model name (CornBERT -> the `pretrained` variant)."""
     variant = {name: variant for variant, name in MODEL_NAMES.items()}[wildcards.model]
-    return f"results/finetune/{variant}/model"
+    return f"results/finetune/{variant}/rep{wildcards.rep}/model"

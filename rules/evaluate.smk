@@ -1,4 +1,5 @@
-# Scores of CornBERT and the baselines on the test genes, the study's tables and comparison figures.
+# Scores of CornBERT and the baselines on the test genes (every replicate), with bootstrap intervals over test genes,
+# the study's tables and comparison figures.
 
 
 rule evaluate_models:
@@ -10,6 +11,12 @@ rule evaluate_models:
         metrics=report(
             "results/evaluation/metrics.tsv",
             caption="../report/metrics.rst",
+            category="Evaluation",
+            subcategory="Tables",
+        ),
+        replicates=report(
+            "results/evaluation/metrics_replicates.tsv",
+            caption="../report/metrics_replicates.rst",
             category="Evaluation",
             subcategory="Tables",
         ),
@@ -27,10 +34,16 @@ rule evaluate_models:
         ),
     log:
         "logs/evaluate_models/all.log",
+    benchmark:
+        "benchmarks/evaluate_models/all.tsv"
     conda:
         "../envs/evaluate.yaml"
     params:
         models=evaluated_models(),
+        replicates=config["evaluation"]["replicates"],
+        bootstrap=config["evaluation"]["bootstrap"],
+        ci=config["evaluation"]["ci"],
+        seed=config["seed"],
         reported_model=MODEL_NAMES["pretrained"],
     script:
         "../workflow_scripts/evaluate_models.py"
@@ -79,5 +92,7 @@ rule plot_evaluation:
         "../envs/evaluate.yaml"
     params:
         models=evaluated_models(),
+        replicates=config["evaluation"]["replicates"],
+        ci=config["evaluation"]["ci"],
     script:
         "../workflow_scripts/plot_evaluation.py"

@@ -1,10 +1,10 @@
-"""Comparison figures of every model, and predicted vs observed expression of the best one."""
+"""Comparison figures of every model with bootstrap intervals, and predicted vs observed expression of the best one."""
 
 import logging
 
 import pandas as pd
 
-from cornbert.metrics import ALL, load_test_set
+from cornbert.metrics import ALL, TISSUE_METRICS, load_test_set
 from cornbert.plots import plot_comparison, plot_pred_vs_obs
 from cornbert.runtime import run_entry
 
@@ -12,15 +12,18 @@ log = logging.getLogger("cornbert.plot_evaluation")
 
 
 def main(smk) -> None:
-    observed, predictions = load_test_set(smk.input.targets, smk.input.split, smk.input.predictions, smk.params.models)
+    models, replicates = list(smk.params.models), smk.params.replicates
+    data = load_test_set(smk.input.targets, smk.input.split, smk.input.predictions, models, replicates)
     metrics = pd.read_csv(smk.input.metrics, sep="\t")
-    tissues = list(observed.columns)
-    for metric in ("mse_log", "mae_tpm", "pearson", "spearman"):
-        plot_comparison(metrics, metric, tissues, list(smk.params.models), smk.output[f"compare_{metric}"])
+    tissues = list(data.observed.columns)
+    unit = "test genes" if data.groups is None else "test genes, resampled by gene group"
+    for metric in TISSUE_METRICS:
+        plot_comparison(metrics, metric, tissues, models, smk.output[f"compare_{metric}"], smk.params.ci, unit)
     overall = metrics[(metrics.metric == "mse_log") & (metrics.tissue == ALL)].set_index("model").value
     best = str(overall.idxmin())
     log.info("best model by overall MSE of log(TPM+1): %s (%.4f)", best, overall[best])
-    plot_pred_vs_obs(observed, predictions[best], best, smk.output.pred_vs_obs)
+    label = best if replicates == 1 else f"{best} (replicate 1 of {replicates})"
+    plot_pred_vs_obs(data.observed, data.predictions[best][0], label, smk.output.pred_vs_obs)
 
 
 run_entry(main, snakemake)  # noqa: F821

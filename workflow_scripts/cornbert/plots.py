@@ -20,6 +20,7 @@ METRIC_LABELS = {
     "pearson": "Pearson r of log(TPM+1)",
     "spearman": "Spearman ρ of log(TPM+1)",
 }
+INTERVAL_COLUMNS = ("value", "ci_low", "ci_high")
 
 
 def save(figure: plt.Figure, path: str | Path) -> None:
@@ -28,32 +29,65 @@ def save(figure: plt.Figure, path: str | Path) -> None:
     plt.close(figure)
 
 
-def comparison_values(metrics: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """tissue x model values; error metrics divided by the worst (largest) model's value per tissue, as in the study."""
-    values = metrics[metrics.metric == metric].pivot(index="tissue", columns="model", values="value")
+def comparison_values(metrics: pd.DataFrame, metric: str) -> dict[str, pd.DataFrame]:
+    """tissue x model tables of value, ci_low and ci_high; error metrics (and their intervals) divided by the worst
+    (largest) model's value per tissue, as in the study."""
+    rows = metrics[metrics.metric == metric]
+    tables = {column: rows.pivot(index="tissue", columns="model", values=column) for column in INTERVAL_COLUMNS}
     if metric in ERROR_METRICS:
-        values = values.div(values.max(axis=1), axis=0)
-    return values
+        worst = tables["value"].max(axis=1)
+        tables = {column: table.div(worst, axis=0) for column, table in tables.items()}
+    return tables
 
 
-def plot_comparison(metrics: pd.DataFrame, metric: str, tissues: list[str], models: list[str], path: str | Path) -> None:
-    """Grouped bars: one group per tissue (and All), one bar per model."""
-    values = comparison_values(metrics, metric).reindex(index=[*tissues, ALL], columns=models)
-    figure, axis = plt.subplots(figsize=(max(8, 0.9 * len(values)), 4.5))
-    width = 0.8 / len(models)
+def interval_description(metrics: pd.DataFrame, ci: float, unit: str) -> str:
+    """'mean of N replicates, 95 % bootstrap interval over test genes' for the figure titles."""
+    counts = sorted(set(metrics.n_replicates))
+    replicates = "one fit per model" if counts == [1] else f"mean of {'/'.join(map(str, counts))} replicates"
+    return f"{replicates}, {100 * ci:g} % bootstrap interval over {unit}"
+
+
+def plot_comparison(
+    metrics: pd.DataFrame, metric: str, tissues: list[str], models: list[str], path: str | Path, ci: float, unit: str
+) -> None:
+    """Grouped bars with bootstrap intervals: one group per tissue (and All), one bar per model.
+
+    unit: what the bootstrap resampled ('test genes', or how they were grouped), for the title.
+    """
+    tables = {
+        column: table.reindex(index=[*tissues, ALL], columns=models)
+        for column, table in comparison_values(metrics, metric).items()
+    }
+    values = tables["value"]
+    figure, axis = plt.subplots(figsize=(max(8.0, 1.15 * len(values) + 2), 5))
+    width = 0.84 / len(models)
     x = np.arange(len(values))
+    colours = plt.get_cmap("tab10" if len(models) <= 10 else "tab20").colors
+    no_value = [model for model in models if values[model].isna().all()]
     for i, model in enumerate(models):
-        axis.bar(x + (i - (len(models) - 1) / 2) * width, values[model].to_numpy(), width, label=model)
+        centre = values[model].to_numpy()
+        # Intervals are NaN where the bootstrap never defined the metric; those bars get no error bar.
+        error = np.vstack([centre - tables["ci_low"][model].to_numpy(), tables["ci_high"][model].to_numpy() - centre])
+        label = f"{model} (none)" if model in no_value else model
+        axis.bar(x + (i - (len(models) - 1) / 2) * width, centre, width, label=label, color=colours[i % len(colours)],
+                 yerr=error, error_kw={"elinewidth": 0.8, "capsize": 1.5, "ecolor": "black"})  # fmt: skip
+    axis.axvspan(len(values) - 1.5, len(values) - 0.5, color="grey", alpha=0.12, linewidth=0)
     axis.set_xticks(x, values.index, rotation=30, ha="right")
-    axis.set_xlabel("tissue")
+    axis.set_xlim(-0.5, len(values) - 0.5)
+    axis.set_xlabel("tissue (All: mean over tissues)")
+    axis.grid(axis="y", color="0.9")
+    axis.set_axisbelow(True)
+    title = f"Test-set {METRIC_LABELS[metric]} of each model"
     if metric in ERROR_METRICS:
         axis.set_ylabel(f"{METRIC_LABELS[metric]}\nrelative to the worst model (lower is better)")
-        axis.set_title(f"Test-set {METRIC_LABELS[metric]} of each model, divided by the worst model's")
+        title += ", divided by the worst model's"
         axis.axhline(1.0, color="grey", linewidth=0.8)
     else:
         axis.set_ylabel(f"{METRIC_LABELS[metric]} (higher is better)")
-        axis.set_title(f"Test-set {METRIC_LABELS[metric]} of each model (constant models have none)")
         axis.axhline(0.0, color="grey", linewidth=0.8)
+        if no_value:
+            title += f"\nno bar for {', '.join(no_value)}: one prediction for every gene of a tissue has no correlation"
+    axis.set_title(f"{title}\n{interval_description(metrics, ci, unit)}", fontsize=10)
     axis.legend(title="model", bbox_to_anchor=(1.01, 1), loc="upper left")
     save(figure, path)
 
