@@ -1,13 +1,15 @@
 # The two commands of the README. Both install what they need first (apt + .venv), so each works on a fresh machine.
 VENV_BIN := .venv/bin
-PROFILE ?= profiles/local
+# Resources per rule come from the workflow profile (profiles/default); `make demo PROFILE=slurm` runs on SLURM.
+PROFILE ?=
+RUN_WITH := $(if $(PROFILE),--profile $(PROFILE))
 
 .PHONY: demo test lint bench
 
 demo:
 	bash tools/install.sh
-	$(VENV_BIN)/snakemake --profile $(PROFILE)
-	$(VENV_BIN)/snakemake --profile $(PROFILE) --report results/report.html
+	$(VENV_BIN)/snakemake $(RUN_WITH)
+	$(VENV_BIN)/snakemake $(RUN_WITH) --report results/report.html
 
 test:
 	bash tools/install.sh --test

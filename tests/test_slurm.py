@@ -1,29 +1,51 @@
-"""The workflow on a real single-node Slurm cluster, submitted through profiles/slurm as users run it.
+"""The workflow on a real single-node Slurm cluster, run as users run it: `snakemake --profile slurm`.
 
-The profile is used as written except for what a user edits (partition and account names) and what this machine
-lacks (conda; and the 2 cores are shared, so every job asks for one thread). Which job ran where, with which GPUs,
-is read from Slurm's own records, never from Snakemake's output.
+`slurm` is a user-level profile in $HOME/.config/snakemake/slurm (HOME is a scratch folder here), written either by
+the README's command (cornbert-slurm-profile) or by hand as a site would (executor + default partition only); the
+workflow's own needs come from profiles/default/. Only what this machine lacks or needs faster is given on the
+command line (no accounting: squeue for job status; no conda; 2 shared cores: one thread per job). Which job ran
+where, with which GPUs, is read from Slurm's own records, never from Snakemake's output.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, run_snakemake
-from slurm_cluster import CPU_PARTITION, GPU_PARTITION, SlurmCluster, missing_requirements, slurm_cluster
+from conftest import REPO, SNAKEMAKE, VENV_BIN, run_snakemake
+from slurm_cluster import (
+    CPU_PARTITION,
+    GPU_PARTITION,
+    GPUS_ON_NODE,
+    SlurmCluster,
+    missing_requirements,
+    slurm_cluster,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 ARABIDOPSIS = REPO / "tests" / "data" / "arabidopsis"
-PLACEHOLDER_GPU_PARTITION = "EDIT_ME_gpu_partition"
-# Rules that must reach a GPU partition with a GPU: the profile sends them there.
-GPU_RULES = {"pretrain_model", "finetune_model", "compute_importance"}
+WORKFLOW_PROFILE = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
+# Rules that need a GPU: the workflow profile gives them `gpu: 1`, the site profile's partitions send them on.
+GPU_RULES = {"pretrain_model", "finetune_model", "predict_test_genes", "compute_importance"}
+# The README's command, with this cluster's partitions; no --account: the test cluster has no accounting.
+PROFILE_COMMAND = [
+    str(VENV_BIN / "cornbert-slurm-profile"), "--partition", CPU_PARTITION, "--gpu-partition", GPU_PARTITION,
+    "--gpus-per-node", str(GPUS_ON_NODE), "--status-command", "squeue", "--no-conda",
+]  # fmt: skip
+# What this machine needs on the command line (it wins over both profiles): 2 shared cores, fast status checks,
+# and squeue for job status (no slurmdbd; MinJobAge 600 >= 3 x 2 s).
+TEST_MACHINE_ARGS = [
+    "--jobs", "4", "--latency-wait", "5", "--slurm-status-command", "squeue",
+    "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
+    "--set-threads", *(f"{rule}=1" for rule in WORKFLOW_PROFILE["set-threads"]),
+]  # fmt: skip  # last on a command line: --set-threads takes every word after it
 
 
 @pytest.fixture(scope="session")
@@ -38,40 +60,38 @@ def cluster():
         yield started
 
 
-def test_profile(tmp_path: Path) -> Path:
-    """profiles/slurm with this cluster's partition names, no account, no conda, one thread per job."""
-    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
-    profile["default-resources"]["slurm_partition"] = CPU_PARTITION
-    del profile["default-resources"]["slurm_account"]  # the test cluster has no accounting
-    for resources in profile["set-resources"].values():
-        if resources.get("slurm_partition") == PLACEHOLDER_GPU_PARTITION:
-            resources["slurm_partition"] = GPU_PARTITION
-    del profile["software-deployment-method"]  # no conda here: tools come from .venv and apt
-    profile["set-threads"] = {rule: 1 for rule in profile["set-threads"]}
-    profile.update({
-        "jobs": 4,
-        "latency-wait": 5,
-        # No slurmdbd: status from squeue, allowed because MinJobAge (600) >= 3 x the first check delay.
-        "slurm-status-command": "squeue",
-        "slurm-init-seconds-before-status-checks": 2,
-        "seconds-between-status-checks": 2,
-        "slurm-keep-successful-logs": True,
-    })  # fmt: skip
-    directory = tmp_path / "profile"
-    directory.mkdir()
-    (directory / "config.yaml").write_text(yaml.safe_dump(profile, sort_keys=False))
-    return directory
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A scratch HOME, so that `--profile slurm` finds only the profile a test writes there."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    return home
 
 
-test_profile.__test__ = False  # a helper, not a test
+def write_profile_as_readme(home: Path) -> Path:
+    subprocess.run(PROFILE_COMMAND, check=True, capture_output=True, text=True)
+    profile = home / ".config" / "snakemake" / "slurm"
+    assert (profile / "config.yaml").is_file() and (profile / "partitions.yaml").is_file()
+    return profile
 
 
-def slurm_jobs_by_rule(cluster: SlurmCluster) -> dict[str, list[dict[str, str]]]:
-    """slurmctld's jobs grouped by the rule named in the comment the executor attaches (rule_<name>_...)."""
+def write_minimal_site_profile(home: Path) -> None:
+    """What many clusters ship: the executor and a default partition, nothing of any workflow."""
+    profile = home / ".config" / "snakemake" / "slurm"
+    profile.mkdir(parents=True)
+    (profile / "config.yaml").write_text(
+        f"executor: slurm\ndefault-resources:\n  slurm_partition: {CPU_PARTITION}\n"
+    )
+
+
+def slurm_jobs_by_rule(cluster: SlurmCluster, known: set[str]) -> dict[str, list[dict[str, str]]]:
+    """slurmctld's jobs not in `known`, by the rule named in the comment the executor attaches (rule_<name>_...)."""
     by_rule: dict[str, list[dict[str, str]]] = {}
     for job in cluster.jobs():
         match = re.match(r"rule_(.+?)(_wildcards_.*)?$", job.get("Comment", ""))
-        if match:
+        if match and job["JobId"] not in known:
             by_rule.setdefault(match[1], []).append(job)
     return by_rule
 
@@ -84,7 +104,7 @@ def small_config(workdir: Path) -> Path:
         "genomes": {"ath": genome, "ath_copy": genome},
         "promoters": {"length": 300},
         "pretraining": {"stage1": ["ath", "ath_copy"], "stage2": ["ath"], "exclude_test_genes": False,
-                        "max_steps": 2, "batch_size": 4, "micro_batch_size": 4, "eval_steps": 1,
+                        "max_steps": 2, "batch_size": 4, "micro_batch_size": 4, "eval_steps": 1, "eval_fraction": 0.25,
                         "checkpoint_steps": 1, "warmup_steps": 0},
         "tokenizer": {"vocab_size": 300, "max_length": 64},
         "model": {"preset": "demo", "overrides": {"num_hidden_layers": 1, "hidden_size": 32,
@@ -96,29 +116,61 @@ def small_config(workdir: Path) -> Path:
     return path
 
 
-def test_workflow_runs_on_slurm_partitions_from_the_profile(cluster, tmp_path):
+def dry_run_resources(stdout: str) -> dict[str, dict[str, str]]:
+    """Rule -> resources of its jobs, from a dry run's job listing."""
+    resources = {}
+    for block in re.split(r"\n(?:local)?rule ", stdout)[1:]:
+        rule = block.split(":", 1)[0]
+        line = next((line for line in block.splitlines() if line.strip().startswith("resources:")), "")
+        resources[rule] = dict(item.split("=", 1) for item in line.split(":", 1)[-1].strip().split(", ") if item)
+    return resources
+
+
+def test_profile_name_works_from_the_repository_root(home):
+    write_profile_as_readme(home)
+    done = subprocess.run([SNAKEMAKE, "--profile", "slurm", "--dry-run"], cwd=REPO, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    assert "Using profiles slurm and workflow specific profile profiles/default" in done.stderr, done.stderr[:2000]
+
+
+def test_every_gpu_rule_asks_for_a_gpu_and_no_other_does(home, tmp_path):
+    """The whole demo DAG, planned from another directory: the rules the cluster runs below are a part of it."""
+    write_profile_as_readme(home)
+    result = run_snakemake(tmp_path, "--profile", "slurm", "--dry-run")
+    assert "workflow specific profile" in result.stderr
+    resources = dry_run_resources(result.stdout)
+    assert GPU_RULES <= set(resources), sorted(resources)
+    del resources["all"]  # the target rule runs nothing
+    for rule, values in resources.items():
+        assert values.get("gpu") == ("1" if rule in GPU_RULES else None), (rule, values)
+        assert "mem_mb" in values and "runtime" in values, (rule, values)  # sized in profiles/default, not defaults
+        assert values["mem_mb"] == str(WORKFLOW_PROFILE["set-resources"][rule]["mem_mb"]), (rule, values)
+
+
+def run_on_cluster(cluster: SlurmCluster, tmp_path: Path, targets: list[str]) -> dict[str, list[dict[str, str]]]:
+    """`snakemake --profile slurm TARGETS` on the small config; the Slurm jobs it submitted, by rule."""
     workdir = tmp_path / "run"
     workdir.mkdir()
-    # promoters (per genome) -> corpora -> tokenizer -> pretraining stage 1 (a GPU rule): four DAG levels
-    targets = ["results/corpus/corpus_stats.tsv", "results/pretrain/stage1/metrics.tsv"]
+    known = {job["JobId"] for job in cluster.jobs()}
     started = time.monotonic()
-    run_snakemake(
-        workdir, "--profile", str(test_profile(tmp_path)), *targets,
-        configfile=small_config(workdir), timeout=900,
-    )  # fmt: skip
+    result = run_snakemake(workdir, "--profile", "slurm", *targets, *TEST_MACHINE_ARGS,
+                           configfile=small_config(workdir), timeout=900)  # fmt: skip
     print(f"SLURM run of {targets}: {time.monotonic() - started:.0f} s")
+    assert "Using profiles slurm and workflow specific profile" in result.stderr
+    assert (workdir / targets[-1]).stat().st_size > 0
+    return slurm_jobs_by_rule(cluster, known)
 
-    jobs = slurm_jobs_by_rule(cluster)
-    assert set(jobs) >= {"extract_promoters", "summarize_corpus", "build_pretraining_corpus", "train_tokenizer",
-                         "pretrain_model"}, jobs.keys()
-    assert len(jobs["extract_promoters"]) == 2  # one job per genome
+
+def check_jobs(cluster: SlurmCluster, jobs: dict[str, list[dict[str, str]]], gpu_partition: str) -> None:
+    """Every job completed on the CPU partition, except GPU rules: on `gpu_partition`, granted and seeing one GPU."""
     completed = cluster.completed_jobs()
     traces = cluster.task_environments()
     for rule, rule_jobs in jobs.items():
         for job in rule_jobs:
             record = completed[job["JobId"]]  # the job completion log has every job, with Slurm's verdict
             assert record["JobState"] == "COMPLETED", (rule, record)
-            wanted_partition = GPU_PARTITION if rule in GPU_RULES else CPU_PARTITION
+            wanted_partition = gpu_partition if rule in GPU_RULES else CPU_PARTITION
             assert job["Partition"] == record["Partition"] == wanted_partition, (rule, job["Partition"])
             # every task of the job (batch script, then the executor's srun step) ran through the TaskProlog
             steps = {trace["step"]: trace for trace in traces[job["JobId"]]}
@@ -130,15 +182,34 @@ def test_workflow_runs_on_slurm_partitions_from_the_profile(cluster, tmp_path):
                 assert "gpu" not in job.get("TresPerJob", ""), job
                 assert steps["0"]["cuda"] == "none", steps
     assert jobs.keys() & GPU_RULES, f"no GPU rule ran on the cluster: {sorted(jobs)}"
-    assert (workdir / "results/pretrain/stage1/metrics.tsv").stat().st_size > 0
 
 
-def test_job_killed_mid_way_is_resubmitted_and_the_run_completes(cluster, tmp_path):
-    """scancel a running job (as a walltime kill or node failure would end it): `retries` in the profile
+def test_readme_profile_sends_gpu_rules_to_the_gpu_partition(cluster, home, tmp_path):
+    write_profile_as_readme(home)
+    # promoters (per genome) -> corpora -> tokenizer -> pretraining stage 1 (a GPU rule): four DAG levels
+    jobs = run_on_cluster(cluster, tmp_path, ["results/corpus/corpus_stats.tsv", "results/pretrain/stage1/metrics.tsv"])
+    assert set(jobs) >= {"extract_promoters", "summarize_corpus", "build_pretraining_corpus", "train_tokenizer",
+                         "pretrain_model"}, jobs.keys()
+    assert len(jobs["extract_promoters"]) == 2  # one job per genome
+    check_jobs(cluster, jobs, gpu_partition=GPU_PARTITION)
+
+
+def test_minimal_site_profile_runs_gpu_rules_with_gpus_on_its_partition(cluster, home, tmp_path):
+    """A site profile that knows nothing of the workflow: everything lands on its default partition, and the GPU
+    rules still get their GPU from the workflow profile."""
+    write_minimal_site_profile(home)
+    jobs = run_on_cluster(cluster, tmp_path, ["results/pretrain/stage1/metrics.tsv"])
+    assert "pretrain_model" in jobs and "train_tokenizer" in jobs, jobs.keys()
+    check_jobs(cluster, jobs, gpu_partition=CPU_PARTITION)
+
+
+def test_job_killed_mid_way_is_resubmitted_and_the_run_completes(cluster, home, tmp_path):
+    """scancel a running job (as a walltime kill or node failure would end it): `retries` in the workflow profile
     resubmits it, and the run finishes with complete outputs."""
+    write_profile_as_readme(home)
     workdir = tmp_path / "run"
     workdir.mkdir()
-    command_args = ["--profile", str(test_profile(tmp_path)), "results/promoters/ath.fa"]
+    command_args = ["--profile", "slurm", "results/promoters/ath.fa", *TEST_MACHINE_ARGS]
     result: dict = {}
     runner = threading.Thread(
         target=lambda: result.update(run=run_snakemake(
