@@ -1,5 +1,6 @@
-# Expression targets: the checked gene x tissue matrix joined with the promoters, log(TPM+1), and the
-# gene-level train/test split. In sequence mode (expression.sequences) the user's FASTA replaces the promoters.
+# Expression targets: the checked gene x tissue matrix joined with the promoters, log(TPM+1), the gene-level
+# train/validation/test split by leakage groups, and the audit of what still links genes across the split.
+# In sequence mode (expression.sequences) the user's FASTA replaces the promoters.
 
 
 rule prepare_targets:
@@ -25,20 +26,58 @@ rule prepare_targets:
 
 rule split_genes:
     input:
+        **expression_bed(),
         targets=rules.prepare_targets.output.targets,
         table=expression_table(),
+        promoters=rules.prepare_targets.output.promoters,
     output:
         split="results/expression/split.tsv",
     log:
         "logs/split_genes/all.log",
+    benchmark:
+        "benchmarks/split_genes/all.tsv"
     conda:
         "../envs/expression.yaml"
+    threads: 2
     params:
+        mode=EXPRESSION["split"],
         test_fraction=EXPRESSION["test_fraction"],
+        validation_fraction=EXPRESSION["validation_fraction"],
+        test_chromosomes=EXPRESSION["test_chromosomes"],
+        overlap_bp=EXPRESSION["split_overlap_bp"],
+        identity=EXPRESSION["split_identity"],
+        coverage=EXPRESSION["split_coverage"],
         seed=config["seed"],
         split_column=expression_split_column(),
     script:
         "../workflow_scripts/split_genes.py"
+
+
+# Recomputes the links from the sequences and windows alone, so it judges any split, however it was made.
+rule audit_leakage:
+    input:
+        **expression_bed(),
+        split=rules.split_genes.output.split,
+        promoters=rules.prepare_targets.output.promoters,
+    output:
+        leakage=report(
+            "results/expression/leakage.tsv",
+            caption="../report/leakage.rst",
+            category="Expression",
+        ),
+    log:
+        "logs/audit_leakage/all.log",
+    benchmark:
+        "benchmarks/audit_leakage/all.tsv"
+    conda:
+        "../envs/expression.yaml"
+    threads: 2
+    params:
+        overlap_bp=EXPRESSION["split_overlap_bp"],
+        identity=EXPRESSION["split_identity"],
+        coverage=EXPRESSION["split_coverage"],
+    script:
+        "../workflow_scripts/audit_leakage.py"
 
 
 rule plot_targets:

@@ -46,13 +46,18 @@ rule build_pretraining_corpus:
         corpus="results/corpus/{stage}.txt",
     log:
         "logs/build_pretraining_corpus/{stage}.log",
+    benchmark:
+        "benchmarks/build_pretraining_corpus/{stage}.tsv"
     conda:
         "../envs/genomes.yaml"
+    threads: 2
     params:
         genomes=lambda wildcards: stage_genomes(wildcards.stage),
         exclude_test_genes=config["pretraining"]["exclude_test_genes"],
         expression_genome=EXPRESSION.get("genome"),
         min_length=config["promoters"]["corpus"]["min_length"],
         max_n_fraction=config["promoters"]["corpus"]["max_n_fraction"],
+        identity=EXPRESSION["split_identity"],
+        coverage=EXPRESSION["split_coverage"],
     script:
         "../workflow_scripts/build_pretraining_corpus.py"

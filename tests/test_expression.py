@@ -11,7 +11,7 @@ import yaml
 
 from conftest import REPO, run_snakemake
 from cornbert.errors import InputError
-from cornbert.expression import build_targets, match_genes, read_measurements, split_genes
+from cornbert.expression import build_targets, match_genes, read_measurements
 from cornbert.tables import read_split, read_targets
 
 
@@ -60,14 +60,6 @@ def test_targets_join_filter_and_unmatched(tmp_path: Path):
     assert targets.loc["A", "leaf"] == pytest.approx(np.log(10))
     assert sequences == {"A": "ACGT", "C": "ACGN"}
     assert sorted(map(tuple, unmatched.to_numpy())) == [("M", "no_promoter"), ("P", "no_expression")]
-
-
-def test_split_is_seeded_order_free_and_sized():
-    genes = [f"g{i}" for i in range(1000)]
-    split = split_genes(genes, 0.3, seed=42)
-    assert (split == "test").sum() == 300
-    pd.testing.assert_series_equal(split, split_genes(list(reversed(genes)), 0.3, seed=42))
-    assert not split.equals(split_genes(genes, 0.3, seed=1))
 
 
 def sequence_mode_config(tmp_path: Path, **sequences) -> Path:

@@ -17,6 +17,7 @@ import pandas as pd  # noqa: E402
 from cornbert.fasta import read_fasta  # noqa: E402
 from cornbert.promoters import DROP_REASONS  # noqa: E402
 from cornbert.runtime import atomic_path  # noqa: E402
+from cornbert.splits import Similarity, similar_pairs  # noqa: E402
 from cornbert.tables import read_split, write_tsv  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -94,9 +95,14 @@ def summarize_corpus(
 
 
 def held_out_test_set(split_path: str | Path, expression_fasta: str | Path) -> tuple[set[str], set[str]]:
-    """Test gene IDs and their promoter sequences, which no pretraining corpus may contain."""
+    """Gene IDs and promoter sequences that no pretraining corpus may contain: the test genes and every gene in
+    a leakage group with one (the split's `group` column; under `homology` these are the test genes)."""
+    table = pd.read_csv(split_path, sep="\t", dtype={"gene_id": str}).set_index("gene_id")
     split = read_split(split_path)
     test_ids = set(split.index[split == "test"])
+    if "group" in table.columns:
+        test_groups = set(table.loc[list(test_ids), "group"])
+        test_ids = set(table.index[table["group"].isin(test_groups)])
     sequences = read_fasta(expression_fasta)
     return test_ids, {sequences[gene].upper() for gene in test_ids if gene in sequences}
 
@@ -109,18 +115,22 @@ def build_pretraining_corpus(
     held_out_genome: str | None = None,
     held_out_ids: set[str] | None = None,
     held_out_sequences: set[str] | None = None,
+    similarity: Similarity | None = None,
 ) -> Counter[str]:
     """Write one uppercase promoter per line; returns what was kept and left out, by reason.
 
-    Left out: test genes of `held_out_genome` by ID and any promoter identical to a test sequence (so that
-    identical paralogs or orthologs cannot leak test sequences), sequences shorter than `min_length` and
-    sequences with more than `max_n_fraction` N.
+    Left out: held-out genes of `held_out_genome` by ID and any promoter identical to a held-out sequence (so that
+    identical paralogs or orthologs cannot leak test sequences), with `similarity` also any promoter near-identical
+    to one (MMseqs2, both strands), sequences shorter than `min_length` and sequences with more than
+    `max_n_fraction` N.
     """
     held_out_ids = held_out_ids or set()
     held_out_sequences = held_out_sequences or set()
+    targets = {str(i): sequence for i, sequence in enumerate(sorted(held_out_sequences))}
     counts: Counter[str] = Counter()
     with atomic_path(out_path) as tmp, open(tmp, "w") as out:
         for genome, fasta in promoter_fastas.items():
+            candidates: dict[str, str] = {}
             for gene_id, sequence in read_fasta(fasta).items():
                 sequence = sequence.upper()
                 if genome == held_out_genome and gene_id in held_out_ids:
@@ -132,6 +142,13 @@ def build_pretraining_corpus(
                 elif sequence.count("N") > max_n_fraction * len(sequence):
                     counts["left_out_mostly_n"] += 1
                 else:
+                    candidates[gene_id] = sequence
+            similar = set()
+            if similarity is not None and targets:
+                similar = {gene for gene, _ in similar_pairs(candidates, targets, similarity)}
+                counts["left_out_similar_to_test"] += len(similar)
+            for gene_id, sequence in candidates.items():
+                if gene_id not in similar:
                     out.write(sequence + "\n")
                     counts["kept"] += 1
     log.info("%s: %s", out_path, dict(counts))

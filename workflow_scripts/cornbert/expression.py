@@ -18,11 +18,12 @@ import pandas as pd
 from cornbert.errors import InputError
 from cornbert.fasta import open_text, read_fasta
 from cornbert.runtime import atomic_path
+from cornbert.tables import SPLITS
 
 log = logging.getLogger("cornbert.expression")
 
 ID_COLUMN = "gene_id"
-SPLITS = ("train", "test")
+REQUIRED_SPLITS = ("train", "test")
 EXAMPLES = 5
 
 
@@ -121,27 +122,16 @@ def filter_min_max_tpm(tpm: pd.DataFrame, min_max_tpm: float) -> pd.DataFrame:
     return tpm[tpm.max(axis=1) >= min_max_tpm]
 
 
-def split_genes(gene_ids: Iterable[str], test_fraction: float, seed: int) -> pd.Series:
-    """A seeded gene-level train/test split that does not depend on the order the genes come in."""
-    genes = sorted(gene_ids)
-    rng = np.random.default_rng(seed)
-    n_test = int(round(test_fraction * len(genes)))
-    if len(genes) >= 2:
-        n_test = min(max(n_test, 1), len(genes) - 1)
-    test = set(rng.choice(len(genes), size=n_test, replace=False).tolist())
-    split = pd.Series(["test" if i in test else "train" for i in range(len(genes))], index=genes, name="split")
-    split.index.name = ID_COLUMN
-    return split
-
-
 def given_split(column: pd.Series, path: str | Path) -> pd.Series:
-    """A split read from the user's table: every value must be `train` or `test`, and both must occur."""
+    """A split read from the user's table: each value `train`, `validation` or `test`; train and test must occur."""
     values = column.str.strip().str.lower()
     bad = values[~values.isin(SPLITS)]
     if len(bad):
         cells = [f"{gene}={value!r}" for gene, value in column[bad.index].items()]
-        raise InputError(path, f"split column `{column.name}` must say train or test; found {_examples(cells)}")
-    missing = [s for s in SPLITS if s not in set(values)]
+        raise InputError(
+            path, f"split column `{column.name}` must say train, validation or test; found {_examples(cells)}"
+        )
+    missing = [s for s in REQUIRED_SPLITS if s not in set(values)]
     if missing:
         raise InputError(path, f"split column `{column.name}` has no {missing[0]} genes")
     split = values.rename("split")
@@ -150,7 +140,7 @@ def given_split(column: pd.Series, path: str | Path) -> pd.Series:
 
 
 def plot_targets(targets: pd.DataFrame, split: pd.Series, path: str | Path) -> None:
-    """Distribution of log(TPM+1) per tissue, train and test side by side."""
+    """Distribution of log(TPM+1) per tissue, train, validation and test side by side."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,12 +150,12 @@ def plot_targets(targets: pd.DataFrame, split: pd.Series, path: str | Path) -> N
     split = split.reindex(targets.index)
     fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(tissues) + 2), 4.8))
     positions = np.arange(len(tissues))
-    colours = {"train": "#4C72B0", "test": "#DD8452"}
-    for offset, name in ((-0.2, "train"), (0.2, "test")):
+    colours = {"train": "#4C72B0", "validation": "#55A868", "test": "#DD8452"}
+    for offset, name in zip((-0.27, 0.0, 0.27), SPLITS, strict=True):
         data = [targets.loc[split == name, t].to_numpy() for t in tissues]
         if not any(len(d) for d in data):
             continue
-        parts = ax.violinplot([d if len(d) else [np.nan] for d in data], positions + offset, widths=0.38,
+        parts = ax.violinplot([d if len(d) else [np.nan] for d in data], positions + offset, widths=0.26,
                               showmedians=True)
         for body in parts["bodies"]:
             body.set_facecolor(colours[name])
@@ -179,7 +169,7 @@ def plot_targets(targets: pd.DataFrame, split: pd.Series, path: str | Path) -> N
     ax.set_xticks(positions, tissues, rotation=30, ha="right")
     ax.set_xlabel("tissue")
     ax.set_ylabel("log(TPM + 1)")
-    ax.set_title(f"Expression targets per tissue: {len(targets):,} genes, train vs test")
+    ax.set_title(f"Expression targets per tissue: {len(targets):,} genes by split")
     ax.set_ylim(bottom=-0.2, top=float(targets.to_numpy().max()) * 1.2 + 0.5)  # room for the legend
     ax.legend(loc="upper right")
     ax.grid(axis="y", alpha=0.3)

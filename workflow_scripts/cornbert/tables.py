@@ -16,6 +16,8 @@ from cornbert.runtime import atomic_path
 
 LOG_SUFFIX = "_log"
 TPM_SUFFIX = "_tpm"
+# Validation genes choose the fine-tuning checkpoint; user-given splits may have none (it is then carved from train).
+SPLITS = ("train", "validation", "test")
 
 
 def write_tsv(frame: pd.DataFrame, path: str | Path, index: bool = True) -> None:
@@ -29,19 +31,19 @@ def read_targets(path: str | Path) -> pd.DataFrame:
 
 
 def read_split(path: str | Path) -> pd.Series:
-    """'train' or 'test' per gene_id."""
+    """'train', 'validation' or 'test' per gene_id."""
     return pd.read_csv(path, sep="\t", index_col="gene_id", dtype={"gene_id": str})["split"]
 
 
 def check_split(targets: pd.DataFrame, split: pd.Series, path: str | Path) -> None:
-    """Every gene of the targets must be 'train' or 'test' in the split, and both sets must be non-empty."""
+    """Every gene of the targets must be 'train', 'validation' or 'test'; train and test must be non-empty."""
     labels = split.reindex(targets.index)
     if labels.isna().any():
         missing = list(labels.index[labels.isna()][:3])
         raise InputError(path, f"{int(labels.isna().sum())} gene(s) of the targets table have no split, e.g. {missing}")
-    unknown = sorted(set(labels) - {"train", "test"})
+    unknown = sorted(set(labels) - set(SPLITS))
     if unknown:
-        raise InputError(path, f"split values must be 'train' or 'test', found {unknown}")
+        raise InputError(path, f"split values must be 'train' or 'test' (or 'validation'), found {unknown}")
     if not (labels == "train").any() or not (labels == "test").any():
         raise InputError(path, "the split needs at least one training and one test gene")
 
