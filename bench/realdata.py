@@ -21,6 +21,7 @@ DATA = Path(os.environ.get("CORNBERT_SHARED_DATA", Path(__file__).resolve().pare
 JORES = DATA / "jores2021_plant_core_promoters_starrseq"
 CHR5_FASTA = DATA / "arabidopsis_tair10_chr5_mikado" / "chr5.fas.gz"
 ARABIDOPSIS_TSS_BED = JORES / "Arabidopsis_protein_coding_promoters.bed.gz"
+ARABIDOPSIS_LEAF_TPM = DATA / "arabidopsis_leaf_tpm_deepcre" / "arabidopsis_leaf_counts.csv.gz"
 MAIZE_NAM = DATA / "maize_nam_florabert_promoters_expression" / "merged_seq_genex.csv.gz"
 JORES_TRAIN = JORES / "pgb10k_subset_omnigenbench" / "promoter_strength_leaf_train.jsonl.gz"
 JORES_TEST = JORES / "CNN_test_leaf.tsv.gz"

@@ -7,17 +7,17 @@ rule fit_baseline:
         split="results/expression/split.tsv",
         promoters="results/expression/promoters.fa",
     output:
-        predictions="results/predictions/{baseline}.tsv",
+        predictions="results/predictions/rep{rep}/{baseline}.tsv",
     log:
-        "logs/fit_baseline/{baseline}.log",
+        "logs/fit_baseline/rep{rep}/{baseline}.log",
     benchmark:
-        "benchmarks/fit_baseline/{baseline}.tsv"
+        "benchmarks/fit_baseline/rep{rep}/{baseline}.tsv"
     wildcard_constraints:
         baseline="|".join(BASELINES),
     conda:
         "../envs/baselines.yaml"
     params:
         baselines=config["baselines"],
-        seed=config["seed"],
+        seed=replicate_seed,
     script:
         "../workflow_scripts/fit_baseline.py"
