@@ -27,7 +27,7 @@ STAGES = ["stage1", "stage2"]
 # Fine-tuning variants: from the stage-2 weights, and from random weights to show what pretraining buys.
 FINETUNE_VARIANTS = ["pretrained", "scratch"] if config["finetune"]["compare_scratch"] else ["pretrained"]
 MODEL_NAMES = {"pretrained": "CornBERT", "scratch": "CornBERT_scratch"}
-BASELINES = ["const_mean", "hand_eng", "BOW_5mer"]
+BASELINES = ["const_mean", "hand_eng", "BOW_5mer", "CNN_onehot"]
 # Every model is fitted once per replicate, replicate r with seed + r - 1, so figures carry seed-to-seed spread.
 REPLICATES = list(range(1, config["evaluation"]["replicates"] + 1))
 

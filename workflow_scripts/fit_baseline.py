@@ -3,6 +3,7 @@
 import logging
 
 from cornbert.baselines import BowConfig, HandEngConfig, fit_predict
+from cornbert.cnn import CnnConfig
 from cornbert.fasta import read_fasta, sequences_for
 from cornbert.tables import check_split
 from cornbert.runtime import run_entry, seed_everything
@@ -27,6 +28,7 @@ def main(smk) -> None:
         bow=BowConfig(**settings.get("bow", {})),
         seed=smk.params.seed,
         threads=smk.threads,
+        cnn_config=CnnConfig(**settings.get("cnn", {})),
     )
     write_predictions(predictions, smk.output.predictions)
     log.info("wrote %d test-gene predictions to %s", len(predictions), smk.output.predictions)

@@ -4,9 +4,11 @@
 - `hand_eng`: binary presence of known plant promoter elements (cornbert.cis_elements), anywhere and per distance
   window, then one LightGBM regressor per tissue.
 - `BOW_5mer`: counts of every k-mer (k = 5) on the given strand, then a linear regression (all tissues at once).
+- `CNN_onehot`: a convolutional network over the one-hot promoter, both strands (cornbert.cnn).
 
 All targets are log(TPM+1). `fit_predict` is the only entry point: it selects training rows by the split before
-any model sees the targets, so no test target can reach a fitted model.
+any model sees the targets, so no test target can reach a fitted model. The split's 'validation' genes are fitted
+on like 'train' genes, except by CNN_onehot, which early-stops on them.
 """
 
 from __future__ import annotations
@@ -21,12 +23,13 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import LinearRegression, Ridge
 
+from cornbert import cnn
 from cornbert.cis_elements import ELEMENTS, CisElement, reverse_complement
 from cornbert.fasta import distance_from_gene
 
 log = logging.getLogger(__name__)
 
-BASELINES = ("const_mean", "hand_eng", "BOW_5mer")
+BASELINES = ("const_mean", "hand_eng", "BOW_5mer", "CNN_onehot")
 
 
 @dataclass
@@ -110,13 +113,15 @@ def fit_predict(
     bow: BowConfig,
     seed: int,
     threads: int = 1,
+    cnn_config: cnn.CnnConfig | None = None,
 ) -> pd.DataFrame:
     """Fit `baseline` on the training genes and return its log(TPM+1) predictions for the test genes.
 
-    `sequences` are aligned with `targets.index`; `split` gives 'train'/'test' per gene ID.
+    `sequences` are aligned with `targets.index`; `split` gives 'train'/'validation'/'test' per gene ID.
     """
-    is_train = split.reindex(targets.index).eq("train").to_numpy()
-    is_test = split.reindex(targets.index).eq("test").to_numpy()
+    labels = split.reindex(targets.index)
+    is_train = labels.isin(("train", "validation")).to_numpy()
+    is_test = labels.eq("test").to_numpy()
     y_train = targets.to_numpy()[is_train]  # the only place targets are read
     test_index = targets.index[is_test]
     log.info("%s: %d training genes, %d test genes, %d tissues", baseline, is_train.sum(), is_test.sum(), y_train.shape[1])
@@ -143,6 +148,11 @@ def fit_predict(
         log.info("BOW: %d %d-mer count features (%s)", x.shape[1], bow.k, bow.strands)
         model = LinearRegression() if bow.ridge_alpha == 0 else Ridge(alpha=bow.ridge_alpha, random_state=seed)
         prediction = model.fit(x[is_train], y_train).predict(x[is_test])
+    elif baseline == "CNN_onehot":
+        prediction = cnn.fit_predict(
+            [s for s, fit in zip(sequences, is_train) if fit], y_train, labels[is_train].eq("validation").to_numpy(),
+            [s for s, test in zip(sequences, is_test) if test], cnn_config or cnn.CnnConfig(), seed, threads,
+        )  # fmt: skip
     else:
         raise ValueError(f"unknown baseline {baseline!r}; known: {', '.join(BASELINES)}")
     return pd.DataFrame(prediction, index=test_index, columns=targets.columns)

@@ -1,0 +1,217 @@
+"""CNN_onehot: a convolutional network over the one-hot promoter, the field's usual sequence-model yardstick.
+
+In the spirit of DeepCRE (Peleke et al. 2024), Jores et al. 2021 and DanQ: convolution + max-pooling blocks over
+the whole promoter, then max- and mean-pooling of the last feature map within `position_bins` equal windows along
+the promoter (1 bin = global pooling), then one linear layer to every tissue at once (log(TPM+1), standardised per
+tissue on the training genes). AdamW; early stopping on the validation genes' MSE of log(TPM+1) with patience,
+and the best epoch's weights are restored.
+
+Strands. Promoters are oriented (the gene is at the 3' end, a fact the model should keep), so the prediction is not
+made invariant to reverse-complementing the input, which would also swap the gene's end for the far end.
+Instead the same convolutions scan both strands: the tower runs on the promoter and on its reverse complement,
+the second feature map is flipped back so that position i is the same base pair in both, and the two are merged by
+an element-wise max. A motif then counts on either strand at the same distance from the gene, and every filter
+also serves as its own reverse-complement filter (the weight sharing of RC-aware CNNs, Shrikumar et al. 2017).
+Exactly: features(revcomp(x)) == features(x) flipped along the promoter (tests/test_cnn.py checks it).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+# One-hot channel order A, C, G, T: reversing the channel axis complements a base (A<->T, C<->G).
+BASE_CODE = np.full(256, 4, dtype=np.int64)  # anything but ACGT (N, padding) -> 4, an all-zero column
+BASE_CODE[np.frombuffer(b"ACGTacgt", dtype=np.uint8)] = [0, 1, 2, 3, 0, 1, 2, 3]
+
+
+@dataclass
+class CnnConfig:
+    """The `baselines.cnn` section of the config (config/schema.yaml repeats the defaults)."""
+
+    channels: list[int] = field(default_factory=lambda: [32, 32, 32])
+    kernel_sizes: list[int] = field(default_factory=lambda: [11, 7, 7])  # odd, so that both strands align exactly
+    pool_sizes: list[int] = field(default_factory=lambda: [8, 4, 4])  # max-pooling after each block
+    position_bins: int = 8
+    dropout: float = 0.2
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-2
+    batch_size: int = 64
+    max_epochs: int = 40
+    patience: int = 5
+    validation_fraction: float = 0.1  # of the training genes, only when the split has no validation genes
+
+    def __post_init__(self) -> None:
+        if not len(self.channels) == len(self.kernel_sizes) == len(self.pool_sizes):
+            raise ValueError("baselines.cnn: channels, kernel_sizes and pool_sizes need one entry per block each")
+        if any(k % 2 == 0 for k in self.kernel_sizes):
+            raise ValueError(f"baselines.cnn.kernel_sizes must be odd, got {self.kernel_sizes}")
+
+
+@dataclass
+class FittedCnn:
+    model: PromoterCnn
+    mean: np.ndarray  # [T] training-gene mean of log(TPM+1)
+    std: np.ndarray  # [T]
+    history: list[dict]  # per epoch: epoch, train_mse, validation_mse (both on the log(TPM+1) scale)
+    best_epoch: int
+
+
+class PromoterCnn(nn.Module):
+    def __init__(self, n_tissues: int, config: CnnConfig):
+        super().__init__()
+        layers: list[nn.Module] = []
+        in_channels = 4
+        for out_channels, kernel, pool in zip(config.channels, config.kernel_sizes, config.pool_sizes):
+            layers += [
+                nn.Conv1d(in_channels, out_channels, kernel, padding=kernel // 2, bias=False),
+                nn.BatchNorm1d(out_channels),
+                nn.ReLU(),
+            ]
+            layers += [nn.MaxPool1d(pool)] if pool > 1 else []
+            layers.append(nn.Dropout(config.dropout))
+            in_channels = out_channels
+        self.tower = nn.Sequential(*layers)
+        self.bin_max = nn.AdaptiveMaxPool1d(config.position_bins)
+        self.bin_mean = nn.AdaptiveAvgPool1d(config.position_bins)
+        self.head = nn.Sequential(
+            nn.Dropout(config.dropout), nn.Linear(2 * in_channels * config.position_bins, n_tissues)
+        )
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, 4, L] one-hot, L a multiple of the total pooling -> [B, C, L / pooling], both strands merged."""
+        # One pass over both strands, so that batch-norm statistics are shared by them.
+        forward, reverse = self.tower(torch.cat([x, x.flip(1, 2)])).chunk(2)  # [B, C, L'] each
+        return torch.maximum(forward, reverse.flip(2))  # the reverse strand mapped back onto forward positions
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        z = self.features(x)  # [B, C, L']
+        pooled = torch.cat([self.bin_max(z), self.bin_mean(z)], dim=1)  # [B, 2C, bins]
+        return self.head(pooled.flatten(1))  # [B, T]
+
+
+def encode(sequences: Sequence[str], multiple: int) -> torch.Tensor:
+    """Base codes [N, L] (int8; 4 = N or padding), left-padded to a common length that is a multiple of `multiple`.
+
+    Left, because the gene end is on the right: every base keeps its distance from the gene."""
+    longest = max(len(s) for s in sequences)
+    length = math.ceil(longest / multiple) * multiple
+    codes = np.full((len(sequences), length), 4, dtype=np.int8)
+    for i, sequence in enumerate(sequences):
+        if sequence:
+            codes[i, length - len(sequence) :] = BASE_CODE[np.frombuffer(sequence.encode(), dtype=np.uint8)]
+    return torch.from_numpy(codes)
+
+
+def one_hot(codes: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """[B, L] codes -> [B, 4, L] float one-hot (code 4 -> all zeros)."""
+    return nn.functional.one_hot(codes.to(device).long(), 5)[..., :4].transpose(1, 2).float()
+
+
+@torch.no_grad()
+def predict_standardised(model: PromoterCnn, codes: torch.Tensor, batch_size: int = 256) -> np.ndarray:
+    model.eval()
+    device = next(model.parameters()).device
+    outputs = [model(one_hot(codes[i : i + batch_size], device)).cpu() for i in range(0, len(codes), batch_size)]
+    return torch.cat(outputs).numpy().astype(np.float64)  # [N, T]
+
+
+def mse_log(model: PromoterCnn, codes: torch.Tensor, y: np.ndarray, mean: np.ndarray, std: np.ndarray) -> float:
+    """MSE of log(TPM+1) over all genes and tissues."""
+    return float(((predict_standardised(model, codes) * std + mean - y) ** 2).mean())
+
+
+def fit(
+    train_codes: torch.Tensor,
+    y_train: np.ndarray,
+    validation_codes: torch.Tensor,
+    y_validation: np.ndarray,
+    config: CnnConfig,
+    seed: int,
+) -> FittedCnn:
+    """Train on the training genes, keep the weights of the epoch with the lowest validation MSE of log(TPM+1)."""
+    torch.manual_seed(seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    mean, std = y_train.mean(axis=0), y_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)  # a constant tissue would divide by 0
+    y_scaled = torch.tensor((y_train - mean) / std, dtype=torch.float32)  # [N, T]
+    model = PromoterCnn(y_train.shape[1], config).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    shuffler = torch.Generator().manual_seed(seed)
+    log.info(
+        "CNN_onehot: %d parameters, %d training and %d validation genes, promoters padded to %d bp, on %s",
+        sum(p.numel() for p in model.parameters()), len(train_codes), len(validation_codes), train_codes.shape[1],
+        device,
+    )  # fmt: skip
+
+    history: list[dict] = []
+    best = {"mse": math.inf, "epoch": -1, "state": None}
+    for epoch in range(1, config.max_epochs + 1):
+        started = time.perf_counter()
+        model.train()
+        squared, count = 0.0, 0
+        for batch in torch.randperm(len(train_codes), generator=shuffler).split(config.batch_size):
+            target = y_scaled[batch].to(device)  # [B, T]
+            errors = (model(one_hot(train_codes[batch], device)) - target) ** 2  # [B, T], standardised scale
+            loss = errors.mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            squared += float((errors.detach().cpu() * torch.tensor(std**2, dtype=torch.float32)).sum())
+            count += errors.numel()
+        validation_mse = mse_log(model, validation_codes, y_validation, mean, std)
+        history.append({"epoch": epoch, "train_mse": squared / count, "validation_mse": validation_mse})
+        improved = validation_mse < best["mse"]
+        log.info(
+            "CNN_onehot epoch %d: train MSE %.4f, validation MSE %.4f%s (%.1f s)",
+            epoch, squared / count, validation_mse, " *" if improved else "", time.perf_counter() - started,
+        )  # fmt: skip
+        if improved:
+            best = {"mse": validation_mse, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
+        elif epoch - best["epoch"] >= config.patience:
+            break
+    model.load_state_dict(best["state"])
+    log.info("CNN_onehot: best epoch %d of %d (validation MSE %.4f)", best["epoch"], len(history), best["mse"])
+    return FittedCnn(model, mean, std, history, best["epoch"])
+
+
+def fit_predict(
+    fit_sequences: Sequence[str],
+    y_fit: np.ndarray,
+    is_validation: np.ndarray,
+    test_sequences: Sequence[str],
+    config: CnnConfig,
+    seed: int,
+    threads: int = 1,
+) -> np.ndarray:
+    """Fit on the genes of `fit_sequences` (targets `y_fit` [N, T]; `is_validation` marks the early-stopping genes,
+    all False: a seeded `validation_fraction` of them is carved out) and predict log(TPM+1) [M, T] for the test."""
+    torch.set_num_threads(threads)
+    # cuBLAS is deterministic only with a fixed workspace; must be set before CUDA starts.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    is_validation = np.asarray(is_validation, dtype=bool)
+    if not is_validation.any():
+        n_validation = max(1, round(config.validation_fraction * len(y_fit)))
+        if len(y_fit) - n_validation < 1:
+            raise ValueError(f"CNN_onehot: only {len(y_fit)} training gene(s), too few to carve a validation set")
+        carved = np.random.default_rng(seed).permutation(len(y_fit))[:n_validation]
+        is_validation = np.zeros(len(y_fit), dtype=bool)
+        is_validation[carved] = True
+        log.info("CNN_onehot: the split has no validation genes; carved %d of the training genes", n_validation)
+    codes = encode([*fit_sequences, *test_sequences], multiple=math.prod(config.pool_sizes))
+    fit_codes, test_codes = codes[: len(fit_sequences)], codes[len(fit_sequences) :]
+    held_out = torch.tensor(is_validation)
+    fitted = fit(fit_codes[~held_out], y_fit[~is_validation], fit_codes[held_out], y_fit[is_validation], config, seed)
+    return predict_standardised(fitted.model, test_codes) * fitted.std + fitted.mean
