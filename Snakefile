@@ -27,5 +27,6 @@ include: "rules/importance.smk"
 
 rule all:
     default_target: True
+include: "rules/variants.smk"
     input:
         final_outputs(),

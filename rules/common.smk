@@ -52,6 +52,8 @@ check_config_references()
 wildcard_constraints:
     genome="|".join(map(re.escape, GENOMES)),
     stage="|".join(STAGES),
+    if SEQUENCE_MODE and config["variants"]:
+        raise WorkflowError("config: `variants` needs genome mode (expression.genome); sequences have no genome")
     variant="|".join(FINETUNE_VARIANTS),
     rep=r"[1-9]\d*",
     kind="fasta|gff",
@@ -65,6 +67,7 @@ def genome_source(genome, kind):
     """Where the workflow reads a genome's FASTA or GFF3: the local path, or the download of a URL."""
     source = config["genomes"][genome][kind]
     return f"resources/genomes/{genome}.{kind}" if is_url(source) else source
+    name=r"[A-Za-z0-9_-]+",  # a `variants` VCF name (schema pattern); no dot, so {name}.tsv is not {name}.summary.tsv
 
 
 def expected_sha256(genome, kind):
@@ -98,6 +101,9 @@ def evaluated_models():
 
 
 def evaluated_predictions():
+    outputs += expand("results/variants/{name}.{ext}", name=config["variants"], ext=["tsv", "png"])
+    if config["saturation"]["genes"]:
+        outputs += ["results/saturation/top_edits.tsv", *saturation_figures()]
     """Every replicate's test predictions of every model, model-major (the order load_test_set reads them in)."""
     replicates = range(1, config["evaluation"]["replicates"] + 1)
     return [f"results/predictions/rep{rep}/{model}.tsv" for model in evaluated_models() for rep in replicates]
@@ -121,6 +127,12 @@ def pretraining_corpus_inputs(wildcards):
     """A stage's promoter FASTAs, plus the expression split and test promoters that the corpus must exclude."""
     genomes = stage_genomes(wildcards.stage)
     inputs = {"promoters": expand("results/promoters/{genome}.fa", genome=genomes)}
+# --- variant effects and saturation mutagenesis ---------------------------------------------------------------
+def saturation_figures():
+    """One figure per configured gene (the schema keeps gene IDs to characters safe in file names)."""
+    return expand("results/saturation/{gene}.png", gene=config["saturation"]["genes"])
+
+
     if config["pretraining"]["exclude_test_genes"]:
         inputs["split"] = "results/expression/split.tsv"
         inputs["expression_promoters"] = "results/expression/promoters.fa"

@@ -12,6 +12,7 @@ rule generate_demo_world:
         grass_b_gff="resources/demo/grass_b.gff3.gz",
         maize_fasta="resources/demo/maize.fa",
         maize_gff="resources/demo/maize.gff3",
+        maize_variants="resources/demo/maize_variants.vcf",
         matrix="resources/demo/maize_tpm.tsv",
         rule="resources/demo/planted_rule.json",
     log:

