@@ -1,12 +1,16 @@
 # CornBERT: promoter DNA -> per-tissue gene expression, as a Snakemake workflow.
-# Run the bundled demo:   snakemake --profile profiles/local
-# Run on a SLURM cluster: snakemake --profile profiles/slurm --configfile my_config.yaml
+# Run the bundled demo:   snakemake
+# Run on a SLURM cluster: snakemake --profile slurm --configfile my_config.yaml
 from snakemake.utils import min_version
 
 min_version("9.0")
 
 
-configfile: "config/config.yaml"
+# The demo's config applies only when no --configfile is given: a user's config stands alone (what it leaves out
+# comes from its recipe, then the schema's defaults) instead of inheriting the demo's data and settings.
+if not workflow.overwrite_configfiles:
+
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 report: "report/workflow.rst"
@@ -23,10 +27,10 @@ include: "rules/finetune.smk"
 include: "rules/baselines.smk"
 include: "rules/evaluate.smk"
 include: "rules/importance.smk"
+include: "rules/variants.smk"
 
 
 rule all:
     default_target: True
-include: "rules/variants.smk"
     input:
         final_outputs(),

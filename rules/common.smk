@@ -1,9 +1,19 @@
 # Helpers shared by the rule files (config validation, genome sources, the list of final outputs).
 import re
 
+import yaml
+from cornbert.recipes import RecipeError, with_recipe
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+SCHEMA = yaml.safe_load(open(workflow.source_path("../config/schema.yaml")))
+try:
+    recipe_config = with_recipe(config, workflow.basedir + "/config/recipes", SCHEMA["properties"]["recipe"]["default"])
+except RecipeError as error:
+    raise WorkflowError(str(error)) from None
+# In place: `config` is the workflow's own dict, which the rule files read.
+config.clear()
+config.update(recipe_config)
 validate(config, schema="../config/schema.yaml")
 
 
@@ -42,6 +52,8 @@ def check_config_references():
         raise WorkflowError("config: `expression` needs either `genome` + `matrix` or `sequences`, not both or neither")
     if not SEQUENCE_MODE and EXPRESSION["genome"] not in GENOMES:
         raise WorkflowError(f"config: expression.genome '{EXPRESSION['genome']}' is not defined under `genomes`")
+    if SEQUENCE_MODE and config["variants"]:
+        raise WorkflowError("config: `variants` needs genome mode (expression.genome); sequences have no genome")
     if SEQUENCE_MODE and EXPRESSION["split"] == "chromosome":
         raise WorkflowError("config: expression.split `chromosome` needs genome mode; sequences have no chromosomes")
 
@@ -52,11 +64,10 @@ check_config_references()
 wildcard_constraints:
     genome="|".join(map(re.escape, GENOMES)),
     stage="|".join(STAGES),
-    if SEQUENCE_MODE and config["variants"]:
-        raise WorkflowError("config: `variants` needs genome mode (expression.genome); sequences have no genome")
     variant="|".join(FINETUNE_VARIANTS),
     rep=r"[1-9]\d*",
     kind="fasta|gff",
+    name=r"[A-Za-z0-9_-]+",  # a `variants` VCF name (schema pattern); no dot, so {name}.tsv is not {name}.summary.tsv
 
 
 def is_url(source):
@@ -67,7 +78,6 @@ def genome_source(genome, kind):
     """Where the workflow reads a genome's FASTA or GFF3: the local path, or the download of a URL."""
     source = config["genomes"][genome][kind]
     return f"resources/genomes/{genome}.{kind}" if is_url(source) else source
-    name=r"[A-Za-z0-9_-]+",  # a `variants` VCF name (schema pattern); no dot, so {name}.tsv is not {name}.summary.tsv
 
 
 def expected_sha256(genome, kind):
@@ -91,6 +101,9 @@ def final_outputs():
     ]
     outputs += expand("results/finetune/{variant}/rep{rep}/loss.png", variant=FINETUNE_VARIANTS, rep=REPLICATES)
     outputs += evaluation_figures()
+    outputs += expand("results/variants/{name}.{ext}", name=config["variants"], ext=["tsv", "png"])
+    if config["saturation"]["genes"]:
+        outputs += ["results/saturation/top_edits.tsv", *saturation_figures()]
     return outputs
 
 
@@ -101,9 +114,6 @@ def evaluated_models():
 
 
 def evaluated_predictions():
-    outputs += expand("results/variants/{name}.{ext}", name=config["variants"], ext=["tsv", "png"])
-    if config["saturation"]["genes"]:
-        outputs += ["results/saturation/top_edits.tsv", *saturation_figures()]
     """Every replicate's test predictions of every model, model-major (the order load_test_set reads them in)."""
     replicates = range(1, config["evaluation"]["replicates"] + 1)
     return [f"results/predictions/rep{rep}/{model}.tsv" for model in evaluated_models() for rep in replicates]
@@ -117,6 +127,12 @@ def evaluation_figures():
     ) + ["results/evaluation/pred_vs_obs.png"]
 
 
+# --- variant effects and saturation mutagenesis ---------------------------------------------------------------
+def saturation_figures():
+    """One figure per configured gene (the schema keeps gene IDs to characters safe in file names)."""
+    return expand("results/saturation/{gene}.png", gene=config["saturation"]["genes"])
+
+
 # --- genomes + promoters stage -------------------------------------------------------------------------------
 def extraction_settings():
     """The `promoters` keys that shape extraction (the corpus filter keys do not, so they trigger no rerun)."""
@@ -127,12 +143,6 @@ def pretraining_corpus_inputs(wildcards):
     """A stage's promoter FASTAs, plus the expression split and test promoters that the corpus must exclude."""
     genomes = stage_genomes(wildcards.stage)
     inputs = {"promoters": expand("results/promoters/{genome}.fa", genome=genomes)}
-# --- variant effects and saturation mutagenesis ---------------------------------------------------------------
-def saturation_figures():
-    """One figure per configured gene (the schema keeps gene IDs to characters safe in file names)."""
-    return expand("results/saturation/{gene}.png", gene=config["saturation"]["genes"])
-
-
     if config["pretraining"]["exclude_test_genes"]:
         inputs["split"] = "results/expression/split.tsv"
         inputs["expression_promoters"] = "results/expression/promoters.fa"

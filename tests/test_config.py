@@ -45,6 +45,56 @@ def test_config_readme_is_generated_from_the_schema():
     assert result.returncode == 0, result.stderr
 
 
+RECIPES = REPO / "config" / "recipes"
+MINIMAL = {
+    "genomes": {"maize": {"fasta": "a.fa", "gff": "a.gff3"}},
+    "pretraining": {"stage1": ["maize"], "stage2": ["maize"]},
+    "expression": {"genome": "maize", "matrix": "tpm.tsv"},
+}
+
+
+def effective(config: dict) -> dict:
+    """The config as the workflow sees it: laid over its recipe, then completed with the schema's defaults."""
+    from cornbert.recipes import with_recipe
+
+    default = yaml.safe_load(SCHEMA.read_text())["properties"]["recipe"]["default"]
+    merged = with_recipe(config, RECIPES, default)
+    validate(merged, str(SCHEMA))
+    return merged
+
+
+def test_a_config_without_recipe_trains_with_the_laptop_recipe_and_its_own_keys_win():
+    plain = effective(MINIMAL)
+    assert plain["recipe"] == "laptop"
+    assert plain["finetune"]["optimizer"] == "adamw" and plain["model"]["preset"] == "demo"
+    assert plain["pretraining"]["stage1"] == ["maize"] and plain["pretraining"]["max_steps"] == 200
+    assert plain["pretraining"]["mlm_probability"] == 0.15  # neither sets it: the schema's default
+    own = effective(MINIMAL | {"finetune": {"max_steps": 123}, "tokenizer": {"max_length": 256}})
+    assert own["finetune"]["max_steps"] == 123 and own["finetune"]["optimizer"] == "adamw"
+    assert own["tokenizer"] == plain["tokenizer"] | {"max_length": 256}
+
+
+def test_the_paper_recipe_is_the_study_and_the_demo_runs_the_laptop_recipe():
+    from cornbert.recipes import deep_merge
+
+    paper = effective(MINIMAL | {"recipe": "paper"})
+    assert paper["finetune"]["optimizer"] == "lamb" and paper["finetune"]["unfreeze_first_step"] == 400
+    assert paper["model"]["preset"] == "paper"
+    demo = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    assert demo["recipe"] == "laptop"
+    laptop = yaml.safe_load((RECIPES / "laptop.yaml").read_text())
+    assert deep_merge(effective(demo), laptop) == effective(demo)  # no demo-only training settings
+
+
+def test_an_unknown_recipe_is_refused_naming_the_choices(tmp_path):
+    config = dict(MINIMAL, recipe="cluster")
+    configfile = tmp_path / "config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    result = run_snakemake(tmp_path, "--dry-run", configfile=configfile, check=False)
+    assert result.returncode != 0
+    assert "recipe 'cluster' does not exist; choose one of ['gpu', 'laptop', 'paper']" in result.stderr + result.stdout
+
+
 def test_minimal_config_gets_every_default():
     config = {
         "genomes": {"maize": {"fasta": "a.fa", "gff": "a.gff3"}},
