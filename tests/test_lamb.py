@@ -52,3 +52,50 @@ def test_parameters_without_gradient_are_untouched():
     Lamb([frozen, moving], lr=0.1).step()
     torch.testing.assert_close(frozen.detach(), torch.ones(2))
     assert not torch.equal(moving.detach(), torch.ones(2))
+
+
+def reference_step(params, state, group):
+    """The paper's LAMB for one group, one tensor at a time (the formulas of the tests above)."""
+    beta1, beta2 = group["betas"]
+    for p in params:
+        if p.grad is None:
+            continue
+        s = state.setdefault(p, {"step": 0, "m": torch.zeros_like(p), "v": torch.zeros_like(p)})
+        s["step"] += 1
+        s["m"] = beta1 * s["m"] + (1 - beta1) * p.grad
+        s["v"] = beta2 * s["v"] + (1 - beta2) * p.grad * p.grad
+        update = (s["m"] / (1 - beta1 ** s["step"])) / ((s["v"] / (1 - beta2 ** s["step"])).sqrt() + group["eps"])
+        update = update + group["weight_decay"] * p
+        w_norm, u_norm = p.norm(), update.norm()
+        ratio = w_norm / u_norm if w_norm > 0 and u_norm > 0 else 1.0
+        p.sub_(group["lr"] * ratio * update)
+
+
+@torch.no_grad()
+def test_batched_step_equals_the_per_tensor_formulas_over_several_steps():
+    """Two groups (with and without weight decay), a frozen tensor, a zero bias, and a tensor whose gradient is
+    missing on some steps (so tensors reach different step counts and bias corrections)."""
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(5, 3), (3,), (4, 4, 2), (7,), (2, 6), (1,)]
+    ours = [torch.nn.Parameter(torch.randn(shape, generator=generator)) for shape in shapes]
+    ours[3].data.zero_()  # a zero bias: trust ratio 1
+    ours[4].requires_grad_(False)  # frozen: never a gradient
+    theirs = [p.detach().clone() for p in ours]
+    groups = [dict(lr=0.02, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.01),
+              dict(lr=0.05, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.0)]  # fmt: skip
+    split = [[0, 1, 4], [2, 3, 5]]
+    optimizer = Lamb([{"params": [ours[i] for i in indices], **g} for indices, g in zip(split, groups)], lr=1.0)
+    state: dict = {}
+    for step in range(6):
+        for index, (mine, reference) in enumerate(zip(ours, theirs)):
+            skipped = index == 4 or (index == 5 and step in (1, 2))
+            grad = None if skipped else torch.randn(mine.shape, generator=generator)
+            mine.grad, reference.grad = grad, None if grad is None else grad.clone()
+        optimizer.step()
+        for indices, group in zip(split, groups):
+            reference_step([theirs[i] for i in indices], state, group)
+        for mine, reference in zip(ours, theirs):
+            torch.testing.assert_close(mine.detach(), reference, rtol=0, atol=1e-6)
+    assert optimizer.state[ours[5]]["step"] == 4 and optimizer.state[ours[0]]["step"] == 6
+    assert torch.equal(ours[4].detach(), theirs[4]) and ours[4] not in optimizer.state
+    assert not torch.equal(ours[3].detach(), torch.zeros(7))  # the zero bias moved
