@@ -98,7 +98,8 @@ def pretraining(world: dict[str, Path], out: Path, size: dict, threads: int) -> 
     stage1_loss = finite_column(stage1 / "metrics.tsv", "train_loss")
     stage2 = out / "stage2"
     started = time.perf_counter()
-    pretrain(str(world["corpus.txt"]), str(world["tokenizer"]), str(stage2 / "model"), str(stage2 / "metrics.tsv"),
+    # Stage 2 on the same corpus: the token store stage 1's run wrote.
+    pretrain(str(stage1 / "corpus.tokens"), str(world["tokenizer"]), str(stage2 / "model"), str(stage2 / "metrics.tsv"),
              str(stage2 / "checkpoints"), training._settings(size["batch"], size["steps"] // 2), {},
              init_model_dir=str(stage1 / "model"))  # fmt: skip
     synchronize()

@@ -40,15 +40,26 @@ def _settings(batch_size: int, steps: int, seed: int = 42) -> dict[str, Any]:
                                    seed=seed))  # fmt: skip
 
 
-def _step_batches(corpus: str, tokenizer_dir: str, settings: dict[str, Any]) -> list:
+def _token_store(corpus: str, tokenizer_dir: str, workdir: str) -> str:
+    """The corpus's token store (rule tokenize_corpus's code), written once per contender's folder."""
+    from cornbert.token_store import write_token_store
+
+    tokens = Path(workdir) / "corpus.tokens"
+    write_token_store(corpus, tokenizer_dir, tokens)
+    return str(tokens)
+
+
+def _step_batches(tokens: str, tokenizer_dir: str, settings: dict[str, Any]) -> list:
     """The (inputs, attention, labels) our loop uses at steps 0..max_steps-1."""
-    from cornbert.pretrain import PretrainSettings, step_batch, tokenize_split
-    from cornbert.tokenizer import load_tokenizer, read_corpus
+    from cornbert.pretrain import PretrainSettings, split_promoters, step_batch
+    from cornbert.token_store import open_token_store
+    from cornbert.tokenizer import load_tokenizer
 
     run = PretrainSettings(**settings)
     tokenizer = load_tokenizer(tokenizer_dir)
-    train_ids, _ = tokenize_split(tokenizer, read_corpus(corpus), run, corpus)
-    return [step_batch(tokenizer, train_ids, run, step) for step in range(run.max_steps)]
+    store = open_token_store(tokens, tokenizer_dir)
+    train_index, _ = split_promoters(store, run)
+    return [step_batch(tokenizer, store, train_index, run, step) for step in range(run.max_steps)]
 
 
 def _figures(step_times: list[float], batches: list, config, device: torch.device) -> dict[str, Any]:
@@ -111,14 +122,15 @@ def ours(corpus: str, tokenizer_dir: str, workdir: str, preset: str, batch_size:
 
     pretrain_module.get_linear_schedule_with_warmup = timed_schedule
     out = Path(workdir)
+    tokens = _token_store(corpus, tokenizer_dir, workdir)
     start = time.perf_counter()
-    pretrain_module.pretrain(corpus, tokenizer_dir, str(out / "model"), str(out / "metrics.tsv"),
+    pretrain_module.pretrain(tokens, tokenizer_dir, str(out / "model"), str(out / "metrics.tsv"),
                              str(out / "checkpoints"), settings, {"preset": preset})  # fmt: skip
     wall = time.perf_counter() - start
     step_times = [later - earlier for earlier, later in zip(stamps, stamps[1:])]
     tokenizer = load_tokenizer(tokenizer_dir)
     config = roberta_config(preset, {}, len(tokenizer), tokenizer.model_max_length)
-    batches = _step_batches(corpus, tokenizer_dir, settings)
+    batches = _step_batches(tokens, tokenizer_dir, settings)
     return _figures(step_times, batches[1:], config, device) | {"run_s": wall, "optimizer": "LAMB"}
 
 
@@ -130,7 +142,8 @@ def hf_trainer(corpus: str, tokenizer_dir: str, workdir: str, preset: str, batch
     from cornbert.tokenizer import load_tokenizer
 
     device = _setup(threads)
-    batches = _step_batches(corpus, tokenizer_dir, _settings(batch_size, steps))
+    tokens = _token_store(corpus, tokenizer_dir, workdir)
+    batches = _step_batches(tokens, tokenizer_dir, _settings(batch_size, steps))
     tokenizer = load_tokenizer(tokenizer_dir)
     config = roberta_config(preset, {}, len(tokenizer), tokenizer.model_max_length)
     torch.manual_seed(42)

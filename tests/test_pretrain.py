@@ -24,7 +24,8 @@ from conftest import REPO, run_snakemake
 from cornbert import distributed
 
 from cornbert.model import PRESETS, roberta_config
-from cornbert.pretrain import CHECKPOINT_FILE, PretrainSettings, build_model, pretrain
+from cornbert.pretrain import CHECKPOINT_FILE, PretrainSettings, build_model, pretrain, split_promoters
+from cornbert.token_store import open_token_store, write_token_store
 from cornbert.tokenizer import load_tokenizer, train_tokenizer
 from test_tokenizer import random_promoters
 
@@ -42,22 +43,21 @@ TINY_RUN = PretrainSettings(
 
 @pytest.fixture(scope="module")
 def inputs(tmp_path_factory) -> dict[str, str]:
-    """A tokenizer (max 64 tokens) and two small corpora, one promoter per line."""
+    """A tokenizer (max 64 tokens) and two small corpora (one promoter per line), each with its token store."""
     root = tmp_path_factory.mktemp("pretrain_inputs")
     stage1, stage2 = random_promoters(120, 300, seed=1), random_promoters(60, 300, seed=2)
     train_tokenizer(stage1, 400, min_frequency=2, max_length=64).save_pretrained(root / "tokenizer")
-    (root / "stage1.txt").write_text("\n".join(stage1) + "\n")
-    (root / "stage2.txt").write_text("\n".join(stage2) + "\n")
-    return {
-        "tokenizer": str(root / "tokenizer"),
-        "stage1": str(root / "stage1.txt"),
-        "stage2": str(root / "stage2.txt"),
-    }
+    paths = {"tokenizer": str(root / "tokenizer")}
+    for stage, promoters in (("stage1", stage1), ("stage2", stage2)):
+        (root / f"{stage}.txt").write_text("\n".join(promoters) + "\n")
+        write_token_store(root / f"{stage}.txt", root / "tokenizer", root / f"{stage}.tokens")
+        paths[f"{stage}_corpus"], paths[stage] = str(root / f"{stage}.txt"), str(root / f"{stage}.tokens")
+    return paths
 
 
 def job(inputs, out: Path, stage="stage1", settings=TINY_RUN, model=TINY_MODEL, init_model_dir=None) -> dict:
     return dict(
-        corpus=inputs[stage],
+        tokens=inputs[stage],
         tokenizer_dir=inputs["tokenizer"],
         output_dir=str(out / "model"),
         metrics_path=str(out / "metrics.tsv"),
@@ -230,7 +230,7 @@ def test_two_processes_match_one_process(inputs, tmp_path):
 
 @pytest.mark.slow
 def test_rules_train_tokenizer_and_pretrain_both_stages(inputs, tmp_path):
-    """The two rules under Snakemake, on corpora put where rule build_pretraining_corpus writes them."""
+    """The three rules under Snakemake, on corpora put where rule build_pretraining_corpus writes them."""
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     config["tokenizer"] = {"vocab_size": 400, "max_length": 64}
     config["model"] = TINY_MODEL
@@ -239,9 +239,9 @@ def test_rules_train_tokenizer_and_pretrain_both_stages(inputs, tmp_path):
     corpus = tmp_path / "results" / "corpus"
     corpus.mkdir(parents=True)
     for stage in ("stage1", "stage2"):
-        (corpus / f"{stage}.txt").write_text(Path(inputs[stage]).read_text())
+        (corpus / f"{stage}.txt").write_text(Path(inputs[f"{stage}_corpus"]).read_text())
     targets = ["results/pretrain/stage2/metrics.tsv", "results/tokenizer/token_lengths.png"]
-    only_mine = ["--allowed-rules", "train_tokenizer", "pretrain_model"]
+    only_mine = ["--allowed-rules", "train_tokenizer", "tokenize_corpus", "pretrain_model"]
     run_snakemake(tmp_path, *only_mine, "--cores", "1", *targets, configfile=tmp_path / "config.yaml")
 
     assert len(AutoTokenizer.from_pretrained(tmp_path / "results" / "tokenizer")) == 405
@@ -254,29 +254,38 @@ def test_rules_train_tokenizer_and_pretrain_both_stages(inputs, tmp_path):
         assert "final held-out masked-LM loss" in log_text and "MLM steps: 100%" in log_text
         assert (tmp_path / "benchmarks" / "pretrain_model" / f"{stage}.tsv").exists()
         assert not (tmp_path / "results" / "pretrain" / stage / "checkpoints").exists()
+        store = open_token_store(corpus / f"{stage}.tokens", tmp_path / "results" / "tokenizer")
+        assert len(store) == {"stage1": 120, "stage2": 60}[stage]
+        assert "promoters" in (tmp_path / "logs" / "tokenize_corpus" / f"{stage}.log").read_text()
     assert "starting from the weights in results/pretrain/stage1/model" in log_text  # stage 2
     again = run_snakemake(tmp_path, *only_mine, "--cores", "1", *targets, configfile=tmp_path / "config.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
 
 
-def test_both_stages_hold_out_the_same_promoters():
+def test_both_stages_hold_out_the_same_promoters(tmp_path):
     """Stage 2's corpus (the target species) is part of stage 1's: what stage 2 scores must not be stage-1
-    training data, so the held-out choice depends on the sequence, not on the corpus it sits in."""
-    from cornbert.pretrain import tokenize_split
-
-    class Identity:  # token ids = the sequence itself, so the split can be read back
-        def __call__(self, sequences, truncation):
-            return {"input_ids": list(sequences)}
-
+    training data, so the held-out choice depends on the sequence, not on the corpus (or store) it sits in."""
     target = random_promoters(400, 100, seed=1)
     other = random_promoters(1600, 100, seed=2)
+    train_tokenizer(other, 300, min_frequency=2, max_length=64).save_pretrained(tmp_path / "tokenizer")
+
+    def split(promoters: list[str], name: str, run: PretrainSettings) -> tuple[set, set]:
+        """The training and held-out promoters of a store, read back from it as token-id tuples."""
+        (tmp_path / f"{name}.txt").write_text("\n".join(promoters) + "\n")
+        write_token_store(tmp_path / f"{name}.txt", tmp_path / "tokenizer", tmp_path / f"{name}.tokens")
+        store = open_token_store(tmp_path / f"{name}.tokens", tmp_path / "tokenizer")
+        train, held_out = split_promoters(store, run)
+        return ({tuple(store.promoter(i)) for i in train}, {tuple(store.promoter(i)) for i in held_out})
+
     run = PretrainSettings(eval_fraction=0.05)
-    stage1_train, stage1_held_out = tokenize_split(Identity(), other + target, run, "stage1.txt")
-    stage2_train, stage2_held_out = tokenize_split(Identity(), target[::-1], run, "stage2.txt")
-    assert set(stage2_held_out) <= set(stage1_held_out)
-    assert not set(stage2_held_out) & set(stage1_train)
-    assert set(stage2_held_out) == set(stage1_held_out) & set(target)
+    stage1_train, stage1_held_out = split(other + target, "stage1", run)
+    stage2_train, stage2_held_out = split(target[::-1], "stage2", run)
+    assert len(stage1_train | stage1_held_out) == 2000  # 100 bp fit 64 tokens: every promoter has its own ids
+    assert stage2_held_out <= stage1_held_out
+    assert not stage2_held_out & stage1_train
+    target_ids = stage2_train | stage2_held_out
+    assert stage2_held_out == stage1_held_out & target_ids
     assert 0.02 < len(stage1_held_out) / 2000 < 0.08 and len(stage2_held_out) > 5
-    # Another seed holds out other promoters.
-    _, reseeded = tokenize_split(Identity(), target, PretrainSettings(eval_fraction=0.05, seed=7), "stage2.txt")
-    assert set(reseeded) != set(stage2_held_out)
+    # Another seed holds out other promoters, from the same store.
+    _, reseeded = split(target, "stage2_again", PretrainSettings(eval_fraction=0.05, seed=7))
+    assert reseeded != stage2_held_out and len(reseeded) > 5

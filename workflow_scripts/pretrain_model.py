@@ -14,7 +14,7 @@ def main(smk) -> None:
     torch.set_num_threads(max(1, smk.threads))
     settings = PretrainSettings.from_config(smk.params.settings, seed=smk.params.seed)
     job = dict(
-        corpus=smk.input.corpus,
+        tokens=smk.input.tokens,
         tokenizer_dir=str(Path(smk.input.tokenizer).parent),
         output_dir=smk.output.model,
         metrics_path=smk.output.metrics,

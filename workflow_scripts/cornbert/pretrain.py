@@ -2,20 +2,23 @@
 
 Every random choice of a step (which sequences, which tokens are masked, dropout) is drawn from a seed derived
 from (seed, step), so a run resumed from a checkpoint at step k continues exactly as if it had never stopped,
-and the batch a step sees does not depend on how it is split into micro-batches or processes.
+and the batch a step sees does not depend on how it is split into micro-batches or processes. Promoters are read
+from the stage's token store (cornbert.token_store, rule tokenize_corpus) as each batch needs them, so memory does
+not grow with the corpus.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import math
 import os
 import shutil
 import sys
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +34,8 @@ from cornbert.errors import InputError
 from cornbert.model import position_ids, roberta_config
 from cornbert.runtime import seed_everything
 from cornbert.tables import write_tsv
-from cornbert.tokenizer import load_tokenizer, read_corpus
+from cornbert.token_store import HEADER, TokenStore, held_out, open_token_store
+from cornbert.tokenizer import load_tokenizer
 
 log = logging.getLogger("cornbert.pretrain")
 
@@ -67,7 +71,7 @@ class PretrainSettings:
 
 
 def pretrain(
-    corpus: str,
+    tokens: str,
     tokenizer_dir: str,
     output_dir: str,
     metrics_path: str,
@@ -76,7 +80,7 @@ def pretrain(
     model: dict[str, Any],
     init_model_dir: str | None = None,
 ) -> float:
-    """Train a masked LM on `corpus` (from `init_model_dir` if given, else from scratch with the `model` section).
+    """Train a masked LM on the token store `tokens` (from `init_model_dir` if given, else from scratch with the `model` section).
 
     Saves the model and tokenizer to `output_dir`, one row per step to `metrics_path`, and returns the final
     held-out MLM loss. Arguments are plain values so that distributed.launch can hand them to torchrun.
@@ -84,7 +88,7 @@ def pretrain(
     run = PretrainSettings(**settings)
     context = distributed.setup()
     try:
-        return _pretrain(context, run, corpus, tokenizer_dir, output_dir, metrics_path, checkpoint_dir, model,
+        return _pretrain(context, run, tokens, tokenizer_dir, output_dir, metrics_path, checkpoint_dir, model,
                          init_model_dir)  # fmt: skip
     finally:
         distributed.teardown(context)
@@ -93,7 +97,7 @@ def pretrain(
 def _pretrain(
     context: distributed.Context,
     run: PretrainSettings,
-    corpus: str,
+    tokens: str,
     tokenizer_dir: str,
     output_dir: str,
     metrics_path: str,
@@ -103,13 +107,13 @@ def _pretrain(
 ) -> float:
     seed_everything(run.seed)
     tokenizer = load_tokenizer(tokenizer_dir)
-    sequences = read_corpus(corpus)
-    train_ids, eval_ids = tokenize_split(tokenizer, sequences, run, corpus)
-    steps = total_steps(run, len(train_ids))
+    store = open_token_store(tokens, tokenizer_dir)
+    train_index, eval_index = split_promoters(store, run)
+    steps = total_steps(run, len(train_index))
     accumulation = _accumulation_steps(run, context.world_size)
     log.info(
         "%d training / %d held-out promoters; %d steps of %d sequences (%d x %d micro-batches on %d process(es))",
-        len(train_ids), len(eval_ids), steps, run.batch_size, accumulation, run.micro_batch_size,
+        len(train_index), len(eval_index), steps, run.batch_size, accumulation, run.micro_batch_size,
         context.world_size,
     )  # fmt: skip
 
@@ -118,11 +122,14 @@ def _pretrain(
     scheduler = get_linear_schedule_with_warmup(optimizer, run.warmup_steps, steps)
     rows: list[dict[str, float]] = []
     checkpoint = Path(checkpoint_dir) / CHECKPOINT_FILE
-    fingerprint = _fingerprint(run, model_section, corpus, tokenizer_dir, init_model_dir)
+    fingerprint = _fingerprint(run, model_section, tokens, tokenizer_dir, init_model_dir)
     start = _resume(checkpoint, fingerprint, model, optimizer, scheduler, rows)
 
     ddp_model = distributed.wrap(model, context)
-    eval_batches = _eval_batches(tokenizer, eval_ids, run)
+
+    def eval_batches() -> Iterator:
+        return _eval_batches(tokenizer, store, eval_index, run, context)
+
     autocast = training.bf16_autocast(context.device, context.device.type == "cuda" or run.cpu_bf16)
     progress = tqdm(
         total=steps, initial=start, desc="MLM steps", unit="step", file=_progress_stream(),
@@ -130,7 +137,7 @@ def _pretrain(
     )  # fmt: skip
     for step in range(start, steps):
         model.train()
-        inputs, attention, labels = step_batch(tokenizer, train_ids, run, step)
+        inputs, attention, labels = step_batch(tokenizer, store, train_index, run, step)
         n_masked = max(int((labels != IGNORE_INDEX).sum()), 1)
         # Dropout differs between ranks but is reproducible per (seed, step, rank).
         torch.manual_seed(_derived_seed(run.seed, step, 1 + context.rank))
@@ -155,13 +162,13 @@ def _pretrain(
         done = step + 1
         row = {
             "step": done,
-            "epoch": done * run.batch_size / len(train_ids),
+            "epoch": done * run.batch_size / len(train_index),
             "learning_rate": learning_rate,
             "train_loss": float(distributed.all_reduce_sum(loss_sum, context)) / n_masked,
             "eval_loss": math.nan,
         }
         if done % run.eval_steps == 0 or done == steps:
-            row["eval_loss"] = evaluate(model, eval_batches, context, autocast)
+            row["eval_loss"] = evaluate(model, eval_batches(), context, autocast)
             log.info(
                 "step %d/%d: train loss %.4f, held-out loss %.4f", done, steps, row["train_loss"], row["eval_loss"]
             )
@@ -173,7 +180,7 @@ def _pretrain(
         distributed.barrier(context)
     progress.close()
 
-    final_loss = rows[-1]["eval_loss"] if rows else evaluate(model, eval_batches, context, autocast)
+    final_loss = rows[-1]["eval_loss"] if rows else evaluate(model, eval_batches(), context, autocast)
     distributed.assert_ranks_in_sync(model, context, "after pretraining")
     if context.is_main:
         _save_model(model, tokenizer, output_dir)
@@ -207,12 +214,12 @@ def build_model(
 
 
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: list, context: distributed.Context, autocast) -> float:
-    """Held-out MLM loss per masked token, with masks fixed once so that every evaluation is comparable."""
+def evaluate(model: torch.nn.Module, batches: Iterable, context: distributed.Context, autocast) -> float:
+    """Held-out MLM loss per masked token over this process's share of `batches`, summed over processes."""
     model.eval()
     loss_sum = torch.zeros((), device=context.device)
     n_masked = 0
-    for inputs, attention, labels in batches[context.rank :: context.world_size]:
+    for inputs, attention, labels in batches:
         with autocast:
             loss_sum += _masked_lm_loss_sum(model, inputs, attention, labels, context.device)
         n_masked += int((labels != IGNORE_INDEX).sum())
@@ -251,60 +258,63 @@ def _masked_lm_loss_sum(model, inputs, attention, labels, device) -> torch.Tenso
     )
 
 
-def tokenize_split(
-    tokenizer: PreTrainedTokenizerFast, sequences: list[str], run: PretrainSettings, corpus: str
-) -> tuple[list[list[int]], list[list[int]]]:
-    """Split the promoters into training and held-out sets; token ids truncated to the tokenizer's limit.
+def split_promoters(store: TokenStore, run: PretrainSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the training and held-out promoters of the store.
 
     A promoter is held out when a seeded hash of its sequence falls below `eval_fraction`, so the choice depends
     on the sequence alone: stage 2's target-species promoters are also in stage 1's corpus, and every one of them
     held out in stage 2 was held out of stage 1 too (a per-stage random draw let stage 2 report its loss on
     promoters stage 1 had trained on). Identical copies share one side."""
-    held_out = [held_out_by_hash(sequence, run.seed, run.eval_fraction) for sequence in sequences]
-    n_eval = sum(held_out)
-    if len(sequences) - n_eval < 1 or n_eval < 1:
+    flags = held_out(store.hashes, run.seed, run.eval_fraction)
+    train_index, eval_index = np.flatnonzero(~flags), np.flatnonzero(flags)
+    if len(train_index) < 1 or len(eval_index) < 1:
         raise InputError(
-            corpus, f"{len(sequences)} promoters cannot be split into training and held-out sets "
-            f"({n_eval} held out at eval_fraction {run.eval_fraction})",
+            store.path, f"{len(store)} promoters cannot be split into training and held-out sets "
+            f"({len(eval_index)} held out at eval_fraction {run.eval_fraction})",
         )  # fmt: skip
-    ids = tokenizer(sequences, truncation=True)["input_ids"]
-    return [i for i, out in zip(ids, held_out) if not out], [i for i, out in zip(ids, held_out) if out]
-
-
-def held_out_by_hash(sequence: str, seed: int, fraction: float) -> bool:
-    digest = hashlib.blake2b(sequence.encode(), digest_size=8, key=str(seed).encode()).digest()
-    return int.from_bytes(digest, "big") < fraction * 2**64
+    return train_index, eval_index
 
 
 def step_batch(
-    tokenizer: PreTrainedTokenizerFast, train_ids: list[list[int]], run: PretrainSettings, step: int
+    tokenizer: PreTrainedTokenizerFast, store: TokenStore, train_index: np.ndarray, run: PretrainSettings, step: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The step's `batch_size` sequences (consecutive slices of per-epoch permutations), padded and masked."""
-    n = len(train_ids)
+    n = len(train_index)
     positions = range(step * run.batch_size, (step + 1) * run.batch_size)
-    permutations: dict[int, np.ndarray] = {}
-    chosen = []
-    for position in positions:
-        epoch = position // n
-        if epoch not in permutations:
-            permutations[epoch] = np.random.default_rng(_derived_seed(run.seed, epoch, 2)).permutation(n)
-        chosen.append(train_ids[permutations[epoch][position % n]])
+    chosen = [store.promoter(train_index[_epoch_permutation(run.seed, p // n, n)[p % n]]) for p in positions]
     generator = torch.Generator().manual_seed(_derived_seed(run.seed, step, 3))
     return _pad_and_mask(tokenizer, chosen, run.mlm_probability, generator)
 
 
-def _eval_batches(tokenizer, eval_ids: list[list[int]], run: PretrainSettings) -> list:
-    generator = torch.Generator().manual_seed(_derived_seed(run.seed, 0, 4))
-    return [
-        _pad_and_mask(tokenizer, eval_ids[start : start + run.micro_batch_size], run.mlm_probability, generator)
-        for start in range(0, len(eval_ids), run.micro_batch_size)
-    ]
+@lru_cache(maxsize=2)  # a step straddles at most two epochs; permuting 10 M promoters anew per step is slow
+def _epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
+    permutation = np.random.default_rng(_derived_seed(seed, epoch, 2)).permutation(n)
+    permutation.flags.writeable = False
+    return permutation
 
 
-def _pad_and_mask(tokenizer, sequences: list[list[int]], probability: float, generator: torch.Generator):
-    padded = tokenizer.pad({"input_ids": sequences}, return_tensors="pt")  # left padding, [batch, tokens]
-    inputs, labels = mask_tokens(padded["input_ids"], tokenizer, probability, generator)
-    return inputs, padded["attention_mask"], labels
+def _eval_batches(
+    tokenizer, store: TokenStore, eval_index: np.ndarray, run: PretrainSettings, context: distributed.Context
+) -> Iterator:
+    """This process's share of the held-out micro-batches, read from the store as they are needed. Each batch's
+    masks come from its number, so every evaluation of a run (and every split over processes) is the same."""
+    n_batches = math.ceil(len(eval_index) / run.micro_batch_size)
+    for number in range(context.rank, n_batches, context.world_size):
+        rows = eval_index[number * run.micro_batch_size : (number + 1) * run.micro_batch_size]
+        generator = torch.Generator().manual_seed(_derived_seed(run.seed, number, 4))
+        yield _pad_and_mask(tokenizer, [store.promoter(i) for i in rows], run.mlm_probability, generator)
+
+
+def _pad_and_mask(tokenizer, sequences: list[np.ndarray], probability: float, generator: torch.Generator):
+    """Left padding to the longest sequence (the gene-proximal end at fixed positions), then BERT masking."""
+    length = max(len(ids) for ids in sequences)
+    padded = np.full((len(sequences), length), tokenizer.pad_token_id, dtype=np.int64)  # [batch, tokens]
+    attention = np.zeros((len(sequences), length), dtype=np.int64)
+    for row, ids in enumerate(sequences):
+        padded[row, length - len(ids) :] = ids
+        attention[row, length - len(ids) :] = 1
+    inputs, labels = mask_tokens(torch.from_numpy(padded), tokenizer, probability, generator)
+    return inputs, torch.from_numpy(attention), labels
 
 
 def _accumulation_steps(run: PretrainSettings, world_size: int) -> int:
@@ -333,10 +343,11 @@ def _derived_seed(seed: int, index: int, stream: int) -> int:
 
 
 def _fingerprint(
-    run: PretrainSettings, model_section: dict[str, Any], corpus: str, tokenizer_dir: str, init_model_dir: str | None
+    run: PretrainSettings, model_section: dict[str, Any], tokens: str, tokenizer_dir: str, init_model_dir: str | None
 ) -> str:
     settings = {k: v for k, v in asdict(run).items() if k not in NOT_IN_FINGERPRINT}
-    files = [Path(corpus), Path(tokenizer_dir) / "tokenizer.json"]
+    # The store's header holds the hashes of the corpus and tokenizer it was made from.
+    files = [Path(tokens) / HEADER, Path(tokenizer_dir) / "tokenizer.json"]
     if init_model_dir:
         files += sorted(Path(init_model_dir).glob("*.safetensors"))
     return training.fingerprint([settings, model_section], files)
