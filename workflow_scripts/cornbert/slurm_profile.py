@@ -27,7 +27,9 @@ def default_directory() -> Path:
 
 
 def profile(args: argparse.Namespace, partitions_file: Path) -> dict:
-    config: dict = {"executor": "slurm", "slurm-partition-config": str(partitions_file)}
+    # The job limit belongs here, not in the workflow profile: there, `jobs` would also lift the --cores limit of
+    # local runs (a 2-core `make demo` ran 15 jobs at once).
+    config: dict = {"executor": "slurm", "jobs": args.jobs, "slurm-partition-config": str(partitions_file)}
     if args.conda:
         config["software-deployment-method"] = "conda"
     if args.account:
@@ -50,6 +52,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--gpu-partition", required=True, help="partition of GPU jobs (`sinfo -o '%%P %%G'`)")
     parser.add_argument("--account", help="account to charge (`sacctmgr show assoc user=$USER format=account`)")
     parser.add_argument("--gpus-per-node", type=int, default=8, help="GPUs of the GPU partition's nodes (default 8)")
+    parser.add_argument("--jobs", type=int, default=100, help="most jobs queued or running at once (default 100)")
     parser.add_argument(
         "--status-command", choices=["sacct", "squeue"], default="sacct",
         help="how job ends are seen: sacct (SLURM accounting, the default) or squeue (clusters without accounting)",
