@@ -104,13 +104,23 @@ def final_outputs():
     outputs += expand("results/variants/{name}.{ext}", name=config["variants"], ext=["tsv", "png"])
     if config["saturation"]["genes"]:
         outputs += ["results/saturation/top_edits.tsv", *saturation_figures()]
+    outputs += ["results/motifs/motifs.tsv", "results/motifs/logos.png"]
     return outputs
 
 
 # --- evaluation (baselines, evaluate, importance) ---
+# CornBERT_stack combines CornBERT with every baseline that predicts per gene (const_mean is its intercept).
+STACK_MEMBERS = [MODEL_NAMES["pretrained"]] + [b for b in BASELINES if b != "const_mean"]
+
+
 def evaluated_models():
-    """Every model scored on the test genes: the baselines, then each fine-tuned CornBERT variant."""
-    return BASELINES + [MODEL_NAMES[variant] for variant in FINETUNE_VARIANTS]
+    """Every model scored on the test genes: the baselines, each fine-tuned CornBERT variant, then the stack."""
+    models = BASELINES + [MODEL_NAMES[variant] for variant in FINETUNE_VARIANTS]
+    return models + ["CornBERT_stack"] if config["evaluation"]["stack"] else models
+
+
+def stack_member_predictions(wildcards):
+    return [f"results/predictions/rep{wildcards.rep}/{model}.tsv" for model in STACK_MEMBERS]
 
 
 def evaluated_predictions():

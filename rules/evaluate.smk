@@ -96,3 +96,21 @@ rule plot_evaluation:
         ci=config["evaluation"]["ci"],
     script:
         "../workflow_scripts/plot_evaluation.py"
+
+
+rule stack_models:
+    input:
+        targets="results/expression/targets.tsv",
+        split="results/expression/split.tsv",
+        predictions=stack_member_predictions,
+    output:
+        predictions="results/predictions/rep{rep}/CornBERT_stack.tsv",
+        weights="results/stacking/rep{rep}/weights.tsv",
+    log:
+        "logs/stack_models/rep{rep}.log",
+    conda:
+        "../envs/evaluate.yaml"
+    params:
+        members=STACK_MEMBERS,
+    script:
+        "../workflow_scripts/stack_models.py"

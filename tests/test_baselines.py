@@ -122,3 +122,28 @@ def test_bad_split_and_fasta_are_named(tmp_path):
     fasta.write_text(">g1\nACGT\n>g1\nAC\n")
     with pytest.raises(InputError, match="'g1' occurs more than once"):
         read_fasta(fasta)
+
+
+def test_stack_weights_come_from_validation_genes_and_favour_the_informative_member():
+    from cornbert import stacking
+
+    rng = np.random.default_rng(0)
+    genes = pd.Index([f"g{i}" for i in range(400)])
+    truth = pd.DataFrame({"leaf": rng.normal(2, 1, 400), "root": rng.normal(1, 1, 400)}, index=genes)
+    members = {
+        "good": truth + rng.normal(0, 0.3, truth.shape),  # informative
+        "noise": pd.DataFrame(rng.normal(0, 1, truth.shape), index=genes, columns=truth.columns),
+        "anti": -truth,  # anti-correlated: a negative weight would fit it, non-negative weights must not use it
+    }
+    validation, test = genes[:200], genes[200:]
+    weights = stacking.fit_weights(members, truth.loc[validation])
+    assert list(weights.columns) == ["good", "noise", "anti", "intercept"]
+    assert (weights[["good", "noise", "anti"]] >= 0).all().all()
+    assert (weights["good"] > 0.8).all() and (weights["anti"] == 0).all() and (weights["noise"] < 0.1).all()
+    stacked = stacking.predict(weights, members, test)
+    mse = {name: float(((m.loc[test] - truth.loc[test]) ** 2).to_numpy().mean()) for name, m in members.items()}
+    assert float(((stacked - truth.loc[test]) ** 2).to_numpy().mean()) <= mse["good"] * 1.05
+    # Test targets play no part in the weights.
+    shifted = truth.copy()
+    shifted.loc[test] += 10
+    pd.testing.assert_frame_equal(stacking.fit_weights(members, shifted.loc[validation]), weights)

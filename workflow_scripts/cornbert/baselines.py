@@ -115,19 +115,23 @@ def fit_predict(
     threads: int = 1,
     cnn_config: cnn.CnnConfig | None = None,
 ) -> pd.DataFrame:
-    """Fit `baseline` on the training genes and return its log(TPM+1) predictions for the test genes.
+    """Fit `baseline` on the training genes and return its log(TPM+1) predictions for the held-out genes
+    (validation and test, in the order of `targets`).
 
-    `sequences` are aligned with `targets.index`; `split` gives 'train'/'validation'/'test' per gene ID.
+    `sequences` are aligned with `targets.index`; `split` gives 'train'/'validation'/'test' per gene ID. Like
+    CornBERT, every baseline learns from the training genes only: validation genes choose (the CNN's epoch here,
+    the stacked model's weights later) and test genes score, so their predictions are out of sample.
     """
     labels = split.reindex(targets.index)
-    is_train = labels.isin(("train", "validation")).to_numpy()
-    is_test = labels.eq("test").to_numpy()
-    y_train = targets.to_numpy()[is_train]  # the only place targets are read
-    test_index = targets.index[is_test]
-    log.info("%s: %d training genes, %d test genes, %d tissues", baseline, is_train.sum(), is_test.sum(), y_train.shape[1])
+    is_train = labels.eq("train").to_numpy()
+    is_held_out = labels.isin(("validation", "test")).to_numpy()
+    y_train = targets.to_numpy()[is_train]  # no test target is ever read
+    held_out = targets.index[is_held_out]
+    log.info("%s: %d training genes, %d held-out (validation + test) genes, %d tissues",
+             baseline, is_train.sum(), is_held_out.sum(), y_train.shape[1])  # fmt: skip
 
     if baseline == "const_mean":
-        prediction = np.tile(y_train.mean(axis=0), (is_test.sum(), 1))
+        prediction = np.tile(y_train.mean(axis=0), (is_held_out.sum(), 1))
     elif baseline == "hand_eng":
         x = element_features(sequences, hand_eng.window_edges).to_numpy(dtype=np.float32)
         log.info("hand_eng: %d binary element features", x.shape[1])
@@ -140,19 +144,22 @@ def fit_predict(
                 random_state=seed,
                 n_jobs=threads,
                 verbose=-1,
-            ).fit(x[is_train], y_train[:, t]).predict(x[is_test])
+            ).fit(x[is_train], y_train[:, t]).predict(x[is_held_out])
             for t in range(y_train.shape[1])
         ])  # fmt: skip
     elif baseline == "BOW_5mer":
         x = kmer_counts(sequences, bow.k, bow.strands).to_numpy()
         log.info("BOW: %d %d-mer count features (%s)", x.shape[1], bow.k, bow.strands)
         model = LinearRegression() if bow.ridge_alpha == 0 else Ridge(alpha=bow.ridge_alpha, random_state=seed)
-        prediction = model.fit(x[is_train], y_train).predict(x[is_test])
+        prediction = model.fit(x[is_train], y_train).predict(x[is_held_out])
     elif baseline == "CNN_onehot":
+        is_validation = labels.eq("validation").to_numpy()
         prediction = cnn.fit_predict(
-            [s for s, fit in zip(sequences, is_train) if fit], y_train, labels[is_train].eq("validation").to_numpy(),
-            [s for s, test in zip(sequences, is_test) if test], cnn_config or cnn.CnnConfig(), seed, threads,
+            [s for s, fit in zip(sequences, is_train | is_validation) if fit],
+            targets.to_numpy()[is_train | is_validation],  # validation targets: early stopping only
+            is_validation[is_train | is_validation],
+            [s for s, held in zip(sequences, is_held_out) if held], cnn_config or cnn.CnnConfig(), seed, threads,
         )  # fmt: skip
     else:
         raise ValueError(f"unknown baseline {baseline!r}; known: {', '.join(BASELINES)}")
-    return pd.DataFrame(prediction, index=test_index, columns=targets.columns)
+    return pd.DataFrame(prediction, index=held_out, columns=targets.columns)
