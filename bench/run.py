@@ -346,8 +346,8 @@ def jores_leaf_inputs(folder: Path) -> dict[str, Any]:
 
 def arabidopsis_genome_inputs(folder: Path) -> dict[str, Any]:
     """Genome mode, as a user runs it: TAIR10 Chr5 + a GFF3 of its genes at their real TSSs + the 14-sample leaf TPM
-    matrix (all 27,655 genes; the workflow keeps those with a promoter). The config is the shipped
-    config/config.yaml with only `genomes`, `pretraining.stage1/2` and `expression` swapped (and 3 replicates)."""
+    matrix (all 27,655 genes; the workflow keeps those with a promoter). The config names only the data, so the run
+    gets the default recipe (laptop) and the default split (homology), plus 3 replicates."""
     import pandas as pd
     import yaml
 
@@ -355,13 +355,12 @@ def arabidopsis_genome_inputs(folder: Path) -> dict[str, Any]:
     genes = realdata.chr5_genes_gff3(folder / "chr5_genes.gff3")
     matrix = pd.read_csv(realdata.ARABIDOPSIS_LEAF_TPM).drop(columns="logMaxTPM")
     write_if_changed(folder / "arabidopsis_leaf_tpm.tsv", matrix.to_csv(sep="\t", index=False))
-    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
-    config |= {
+    config = {
         "genomes": {"ath_chr5": {"fasta": str(realdata.CHR5_FASTA), "gff": str(folder / "chr5_genes.gff3")}},
+        "pretraining": {"stage1": ["ath_chr5"], "stage2": ["ath_chr5"]},
         "expression": {"genome": "ath_chr5", "matrix": str(folder / "arabidopsis_leaf_tpm.tsv")},
         "evaluation": {"replicates": 3},
     }
-    config["pretraining"] |= {"stage1": ["ath_chr5"], "stage2": ["ath_chr5"]}
     write_if_changed(folder / "arabidopsis_genome.yaml", yaml.safe_dump(config, sort_keys=False))
     return {"genes_in_gff": genes, "samples": list(matrix.columns[1:]), "config": str(folder / "arabidopsis_genome.yaml")}
 
@@ -410,12 +409,60 @@ def section_accuracy(args) -> dict[str, Any]:
         leakage = pd.read_csv(run_dir / "results" / "expression" / "leakage.tsv", sep="\t")
         figures["sets"][name] = described | {
             "run_dir": str(run_dir),
-            "config": f"bench/configs/{config_name}" if config_name else "config/config.yaml with the real genome",
+            "config": f"bench/configs/{config_name}" if config_name else "the data only (laptop recipe)",
             "leakage": leakage.to_dict(orient="records"),
             "workflow_s": elapsed(),
             "all": overall.round(4).to_dict(orient="index"),
         }
     return figures
+
+
+# --- 8. pretraining memory vs corpus size ---------------------------------------------------------------------
+CORPUS_SIZES = [10_000, 100_000, 1_000_000]  # promoters of 1 kb
+OLD_PATH_MAX = 100_000  # the in-memory path needs ~10 GB at 1 M promoters: not run beyond this
+CORPUS_STEPS = 4
+
+
+def section_corpus_memory(args) -> dict[str, Any]:
+    """Peak RSS of tokenisation and of a few pretraining steps as the corpus grows: token store vs in-memory lists."""
+    import corpus_memory
+
+    from cornbert.tokenizer import read_corpus, train_tokenizer
+
+    work = args.workdir / "corpus_memory"
+    work.mkdir(parents=True, exist_ok=True)
+    corpora = {}
+    for size in CORPUS_SIZES:
+        corpora[size] = work / f"corpus_{size}.txt"
+        if not corpora[size].is_file():
+            corpus_memory.write_corpus(corpora[size], size, seed=size)
+    tokenizer_dir = work / "tokenizer"
+    if not (tokenizer_dir / "tokenizer.json").is_file():
+        train_tokenizer(read_corpus(corpora[CORPUS_SIZES[0]]), 5000, 2, 256).save_pretrained(tokenizer_dir)
+    runs = []
+    for size in CORPUS_SIZES:
+        row: dict[str, Any] = {"promoters": size}
+        tokens = work / f"corpus_{size}.tokens"
+        # One thread against all of them where it takes minutes, not tens of minutes.
+        for threads in sorted({1, args.threads}) if size <= OLD_PATH_MAX else [args.threads]:
+            print(f"-- {size:,} promoters: tokenize_corpus, {threads} thread(s)", flush=True)
+            isolated = machine.run_isolated(BENCH_DIR / "corpus_memory.py", "tokenize", dict(
+                corpus=str(corpora[size]), tokenizer_dir=str(tokenizer_dir), output=str(tokens), threads=threads))
+            row[f"tokenize_{threads}"] = isolated.result
+        contenders = {"new": ("pretrain_new", str(tokens))}
+        if size <= OLD_PATH_MAX:
+            contenders["old"] = ("pretrain_old", str(corpora[size]))
+        for name, (function, data) in contenders.items():
+            print(f"-- {size:,} promoters: pretrain_model, {name} path", flush=True)
+            arguments = {"tokens" if name == "new" else "corpus": data, "tokenizer_dir": str(tokenizer_dir),
+                         "workdir": str(work / f"run_{size}_{name}"), "steps": CORPUS_STEPS, "threads": args.threads,
+                         "promoters": size}
+            isolated = machine.run_isolated(BENCH_DIR / "corpus_memory.py", function, arguments)
+            row[f"pretrain_{name}"] = isolated.result
+        runs.append(row)
+        print(json.dumps(row), flush=True)
+    return {"threads": args.threads, "steps": CORPUS_STEPS, "old_commit": corpus_memory.OLD_COMMIT,
+            "vocab": 5000, "max_length": 256, "runs": runs}  # fmt: skip
 
 
 SECTIONS = {
@@ -425,6 +472,7 @@ SECTIONS = {
     "importance": section_importance,
     "memory": section_memory,
     "accuracy": section_accuracy,
+    "corpus_memory": section_corpus_memory,
 }
 
 
@@ -447,6 +495,8 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--cores", type=int, default=2, help="accuracy: --cores of the Snakemake runs")
     parser.add_argument("--sets", nargs="*", choices=list(ACCURACY_SETS), help="accuracy: only these real sets")
+    parser.add_argument("--no-report", action="store_true",
+                        help="store the section's JSON only; leave BENCHMARKS.md as it is (older JSONs are missing)")
     args = parser.parse_args(argv)
     args.workdir.mkdir(parents=True, exist_ok=True)
     command = "bench/run.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
@@ -466,8 +516,9 @@ def main(argv: list[str] | None = None) -> None:
         stored = {"section": name, "machine": measured_on, "figures": figures}
         (RESULTS / f"{name}.json").write_text(json.dumps(stored, indent=1) + "\n")
         print(json.dumps(figures, indent=1), flush=True)
-    report.write(RESULTS, REPO / "BENCHMARKS.md", list(SECTIONS))
-    print(f"wrote {REPO / 'BENCHMARKS.md'}" + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
+    if not args.no_report:
+        report.write(RESULTS, REPO / "BENCHMARKS.md", list(SECTIONS))
+        print(f"wrote {REPO / 'BENCHMARKS.md'}" + (f"; skipped: {', '.join(skipped)}" if skipped else ""))
     if skipped and args.section != "all":
         sys.exit(1)
 
