@@ -165,8 +165,9 @@ def _training_details(f: dict) -> list[str]:
                 line += f" {_f(r.get('peak_gpu_mem_mib', 0), 0)} | {100 * r.get('mfu', float('nan')):.1f} % |"
             lines.append(line)
     lines += ["", "On a shared 2-core machine, step-time ratios within about ±30 % are not distinguishable from load"
-              " noise (repeated runs moved the demo ratio between 0.5 and 0.9); the optimizers also differ (our LAMB"
-              " computes a trust ratio per parameter tensor in Python, the Trainer's AdamW uses foreach kernels)."]  # fmt: skip
+              " noise (repeated runs moved the demo ratio between 0.5 and 0.9); the optimizers also differ (LAMB adds"
+              " a trust ratio per parameter tensor to AdamW's work; both run as torch._foreach_* kernels over all"
+              " tensors)."]  # fmt: skip
     if not f["gpu"]:
         lines += ["", "No GPU on this machine: the GPU path (bf16 autocast, SDPA, torch.compile for the Trainer, peak"
                   " `torch.cuda.max_memory_allocated`, MFU against the card's dense bf16 peak) is in bench/training.py"
@@ -387,3 +388,57 @@ def _plot_accuracy(f: dict, path: Path) -> None:
 
 
 PLOTS = {"training": _plot_training, "accuracy": _plot_accuracy}
+
+
+# --- 8. pretraining memory vs corpus size ---------------------------------------------------------------------
+def _corpus_memory_summary(f: dict) -> list[list[str]]:
+    largest = f["runs"][-1]
+    old = [run for run in f["runs"] if "pretrain_old" in run][-1]
+    return [
+        [f"pretrain_model peak memory at {largest['promoters']:,} promoters (MiB RSS)",
+         _f(largest["pretrain_new"]["peak_rss_mib"], 0),
+         f"in-memory lists at {old['promoters']:,}: {_f(old['pretrain_old']['peak_rss_mib'], 0)}",
+         f"{_f(old['pretrain_new']['peak_rss_mib'] / old['pretrain_old']['peak_rss_mib'], 2)} × at"
+         f" {old['promoters']:,}"],
+    ]  # fmt: skip
+
+
+def _corpus_memory_details(f: dict) -> list[str]:
+    lines = [
+        "Synthetic corpora of 1-kb random promoters with two of six planted 8-mers each (bench/corpus_memory.py), a"
+        f" BPE tokenizer of {f['vocab']:,} tokens (max {f['max_length']}) trained once on the smallest. New: rule"
+        " tokenize_corpus's code (`cornbert.token_store.write_token_store`: chunks of 8,192 promoters through the"
+        " Rust tokenizer's `encode_batch_fast`, uint16 ids + int64 offsets + uint64 sequence hashes on disk), then"
+        f" `cornbert.pretrain.pretrain` for {f['steps']} steps reading batches from the memory-mapped store. Old:"
+        f" `pretrain.py` of commit {f['old_commit']} (read the corpus into Python strings, tokenised it into lists of"
+        " ints at the start of every job), run only where it fits. Demo preset, batch 16, about 50 held-out promoters"
+        " at every size (eval_fraction = 50 / promoters). Each contender in its own process: peak RSS is its"
+        " VmHWM (Python, torch, model and data; memory-mapped pages it touched count too; not `ru_maxrss`, which"
+        " Linux carries over from the forked parent across exec). torch threads:"
+        f" {f['threads']}.",
+        "",
+        "| promoters | tokens | tokenize_corpus threads | s | tokens/s | peak RSS (MiB) | store (MiB) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for run in f["runs"]:
+        for key in sorted(k for k in run if k.startswith("tokenize_")):
+            r = run[key]
+            lines.append(f"| {run['promoters']:,} | {r['tokens']:,} | {key.split('_')[1]} | {_f(r['s'], 1)} |"
+                         f" {_f(r['tokens_per_s'], 0)} | {_f(r['peak_rss_mib'], 0)} | {_f(r['store_mib'], 1)} |")
+    lines += [
+        "",
+        "| promoters | pretrain_model | peak RSS (MiB) | s to the end of step 1 | s/step after | wall s |",
+        "|---|---|---|---|---|---|",
+    ]
+    for run in f["runs"]:
+        for key, label in (("pretrain_old", "old: tokenise into lists"), ("pretrain_new", "new: token store")):
+            if key in run:
+                r = run[key]
+                lines.append(f"| {run['promoters']:,} | {label} | {_f(r['peak_rss_mib'], 0)} |"
+                             f" {_f(r['to_first_step_s'], 1)} | {_f(r['step_s'], 2)} | {_f(r['wall_s'], 1)} |")
+    return lines
+
+
+SUMMARIES["corpus_memory"] = _corpus_memory_summary
+DETAILS["corpus_memory"] = _corpus_memory_details
+TITLES["corpus_memory"] = "8. Pretraining memory as the corpus grows"

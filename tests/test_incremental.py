@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 
 JOB_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) (\w+):$")
 WILDCARDS = re.compile(r"^\s+wildcards: (.*)$")
-ML_UPSTREAM = {"extract_promoters", "build_pretraining_corpus", "train_tokenizer", "pretrain_model"}
+ML_UPSTREAM = {"extract_promoters", "build_pretraining_corpus", "train_tokenizer", "tokenize_corpus", "pretrain_model"}
 
 
 def planned_jobs(workdir: Path, config: dict) -> set[tuple[str, str]]:
@@ -67,7 +67,7 @@ def test_adding_a_genome_reruns_only_its_extraction_and_what_uses_the_corpora(fi
     assert {wc for rule, wc in jobs if rule == "extract_promoters"} == {"genome=grass_c"}
     assert ("build_pretraining_corpus", "stage=stage1") in jobs
     assert "summarize_corpus" in rules_of(jobs)
-    assert ("pretrain_model", "stage=stage1") in jobs  # the stage-1 corpus changed
+    assert ("tokenize_corpus", "stage=stage1") in jobs and ("pretrain_model", "stage=stage1") in jobs
     # the supervised data only depend on the expression genome, which did not change
     assert not rules_of(jobs) & {"prepare_targets", "split_genes", "generate_demo_world"}
 
