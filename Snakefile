@@ -28,6 +28,7 @@ include: "rules/baselines.smk"
 include: "rules/evaluate.smk"
 include: "rules/importance.smk"
 include: "rules/variants.smk"
+include: "rules/motifs.smk"
 
 
 rule all:

