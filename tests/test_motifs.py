@@ -212,8 +212,8 @@ def contains(consensus: str, element: str, core: int = 6) -> bool:
 
 @pytest.mark.slow
 def test_demo_motifs_recover_the_planted_core_element(demo_run):
-    """The demo world's core element (20-40 bp upstream, +2.5 in every tissue, 75 % of genes) is the top motif;
-    every other motif that raises expression is one of the planted tissue elements."""
+    """The demo world's core element (20-40 bp upstream, +2.5 in every tissue, 75 % of genes) is the top motif, as
+    a motif that raises expression, found near where it was planted."""
     rule = json.loads((demo_run / "resources/demo/planted_rule.json").read_text())
     core, window = rule["core"]["sequence"], rule["core"]["window"]
     table = pd.read_csv(demo_run / "results/motifs/motifs.tsv", sep="\t")
