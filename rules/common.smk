@@ -1,14 +1,21 @@
 # Helpers shared by the rule files (config validation, genome sources, the list of final outputs).
 import re
+import sys
+from pathlib import Path
 
 import yaml
-from cornbert.recipes import RecipeError, with_recipe
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+# The cornbert package beside the Snakefile, also where Snakemake runs from an environment that lacks it.
+sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
+from cornbert.recipes import RecipeError, with_recipe
+
 SCHEMA = yaml.safe_load(open(workflow.source_path("../config/schema.yaml")))
 try:
-    recipe_config = with_recipe(config, workflow.basedir + "/config/recipes", SCHEMA["properties"]["recipe"]["default"])
+    recipe_config = with_recipe(
+        config, Path(workflow.basedir) / "config" / "recipes", SCHEMA["properties"]["recipe"]["default"]
+    )
 except RecipeError as error:
     raise WorkflowError(str(error)) from None
 # In place: `config` is the workflow's own dict, which the rule files read.
