@@ -16,7 +16,7 @@ from cornbert.demo_world import DemoSettings, generate
 
 REAL_MATRIX = REPO / "resources" / "maize_b73" / "B73_v5_gene_by_tissue_TPM.tsv.gz"
 FILES = ["grass_a.fa.gz", "grass_a.gff3", "grass_b.fa.bgz", "grass_b.gff3.gz", "maize.fa", "maize.gff3",
-         "maize_tpm.tsv", "planted_rule.json"]
+         "maize_tpm.tsv", "maize_variants.vcf", "planted_rule.json"]
 
 
 @pytest.fixture(scope="module")

@@ -64,6 +64,8 @@ def test_targets_join_filter_and_unmatched(tmp_path: Path):
 
 def sequence_mode_config(tmp_path: Path, **sequences) -> Path:
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for genome_only in ("variants", "saturation"):  # the demo's alleles and genes are the demo genome's
+        config.pop(genome_only)
     config["expression"] = {"sequences": {"fasta": "seqs.fa", "table": "measured.csv", **sequences}}
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))

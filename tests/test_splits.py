@@ -270,6 +270,8 @@ def test_real_arabidopsis_windows_group_neighbours(tmp_path: Path):
 
 def sequence_mode_config(tmp_path: Path, split: str) -> Path:
     config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    for genome_only in ("variants", "saturation"):  # the demo's alleles and genes are the demo genome's
+        config.pop(genome_only)
     config["expression"] = {"sequences": {"fasta": "seqs.fa", "table": "measured.tsv", "values": "log"},
                             "split": split, "test_fraction": 0.3}  # fmt: skip
     path = tmp_path / f"config_{split}.yaml"
