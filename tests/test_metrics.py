@@ -333,7 +333,7 @@ def test_evaluation_settings_default_from_the_schema():
         "expression": {"genome": "maize", "matrix": "tpm.tsv"},
     }
     validate(config, str(REPO / "config" / "schema.yaml"))
-    assert config["evaluation"] == {"replicates": 1, "bootstrap": 1000, "ci": 0.95}
+    assert config["evaluation"] == {"replicates": 1, "bootstrap": 1000, "ci": 0.95, "stack": True}
     with pytest.raises(Exception, match="replicates"):
         validate({**config, "evaluation": {"replicates": 0}}, str(REPO / "config" / "schema.yaml"))
 
