@@ -23,6 +23,7 @@ import pandas as pd
 import torch
 
 from cornbert.errors import InputError
+from cornbert.runtime import add_model_arguments, start_command
 from cornbert.fasta import read_fasta
 from cornbert.regressor import load_regressor, predict_log
 from cornbert.tables import write_predictions
@@ -93,9 +94,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--feature-type", default="gene", help="GFF3 feature type of genes (default gene)")
     parser.add_argument("--id-attribute", default="ID", help="GFF3 attribute holding the gene ID (default ID)")
     parser.add_argument("--output", required=True, help="TSV to write: gene_id, <tissue>_log, <tissue>_tpm")
-    parser.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
-    parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
+    add_model_arguments(parser, batch_size=32)
     args = parser.parse_args(argv)
     if args.genome and not args.gff:
         parser.error("--genome needs --gff")
@@ -103,12 +102,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    from cornbert.runtime import configure_logging
-
     args = parse_args(argv)
-    configure_logging(None)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_command(args.threads)
     try:
         if args.fasta:
             sequences = read_fasta(args.fasta)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from cornbert.errors import InputError
+from cornbert.runtime import add_model_arguments, start_command
 from cornbert.fasta import distance_from_gene, read_fasta
 from cornbert.predict import Predictor, check_dna, load_predictor
 from cornbert.tables import write_tsv
@@ -202,21 +203,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output-dir", required=True, help="directory for saturation.tsv, top_edits.tsv, <gene>.png")
     parser.add_argument("--tissue", help="tissue to find specific edits for (default: every tissue)")
     parser.add_argument("--top", type=int, default=20, help="edits per gene, tissue and direction (default 20)")
-    parser.add_argument("--batch-size", type=int, default=64, help="sequences per forward pass (default 64)")
-    parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
+    add_model_arguments(parser, batch_size=64)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    import torch
-
-    from cornbert.runtime import configure_logging
-
     args = parse_args(argv)
-    configure_logging(None)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_command(args.threads)
     genes = [g for g in args.genes.split(",") if g]
     try:
         promoters = read_fasta(args.fasta)

@@ -37,6 +37,7 @@ import pandas as pd
 import pysam
 
 from cornbert.errors import InputError
+from cornbert.runtime import add_model_arguments, start_command
 from cornbert.fasta import distance_from_gene, open_text
 from cornbert.genome import check_genes_on_chromosomes, read_genes, write_indexed_fasta
 from cornbert.predict import Predictor, load_predictor
@@ -422,21 +423,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--id-attribute", default="ID", help="GFF3 attribute holding the gene ID (default ID)")
     parser.add_argument("--chrom-map", nargs="*", default=[], metavar="NAME=FASTA_NAME",
                         help="rename GFF3/VCF sequence names to FASTA names, e.g. chr1=1")  # fmt: skip
-    parser.add_argument("--batch-size", type=int, default=32, help="sequences per forward pass (default 32)")
-    parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
+    add_model_arguments(parser, batch_size=32)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    import torch
-
-    from cornbert.runtime import configure_logging
-
     args = parse_args(argv)
-    configure_logging(None)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    start_command(args.threads)
     stem = str(Path(args.output).with_suffix(""))
     job = VariantJob(
         model=args.model, genome=args.genome, gff=args.gff, vcf=args.vcf, output=args.output,
