@@ -38,7 +38,6 @@ rule split_genes:
         "benchmarks/split_genes/all.tsv"
     conda:
         "../envs/expression.yaml"
-    threads: 2
     params:
         mode=EXPRESSION["split"],
         test_fraction=EXPRESSION["test_fraction"],
@@ -71,7 +70,6 @@ rule audit_leakage:
         "benchmarks/audit_leakage/all.tsv"
     conda:
         "../envs/expression.yaml"
-    threads: 2
     params:
         overlap_bp=EXPRESSION["split_overlap_bp"],
         identity=EXPRESSION["split_identity"],

@@ -50,7 +50,6 @@ rule build_pretraining_corpus:
         "benchmarks/build_pretraining_corpus/{stage}.tsv"
     conda:
         "../envs/genomes.yaml"
-    threads: 2
     params:
         genomes=lambda wildcards: stage_genomes(wildcards.stage),
         exclude_test_genes=config["pretraining"]["exclude_test_genes"],
