@@ -23,7 +23,6 @@ import pandas as pd
 import torch
 
 from cornbert.errors import InputError
-from cornbert.runtime import add_model_arguments, start_command
 from cornbert.fasta import read_fasta
 from cornbert.regressor import load_regressor, predict_log
 from cornbert.tables import write_predictions
@@ -77,6 +76,22 @@ def check_dna(sequences: dict[str, str], path: str | Path) -> None:
     bad = [name for name, seq in sequences.items() if set(seq) - set("ACGTN")]
     if bad:
         raise InputError(path, f"{len(bad)} sequence(s) with letters other than A, C, G, T, N, e.g. {bad[0]!r}")
+
+
+def add_model_arguments(parser, batch_size: int) -> None:
+    """--batch-size, --device and --threads: the same for every command that runs a fine-tuned model."""
+    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"sequences per forward pass (default {batch_size})")
+    parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda or cuda:N")
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
+
+
+def start_command(threads: int) -> None:
+    """Logging to stderr and the CPU thread count of a command-line entry point (0: PyTorch's choice)."""
+    from cornbert.runtime import configure_logging
+
+    configure_logging(None)
+    if threads:
+        torch.set_num_threads(threads)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:

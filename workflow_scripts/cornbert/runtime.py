@@ -72,18 +72,3 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         if os.path.exists(tmp):
             os.remove(tmp)
 
-
-def add_model_arguments(parser, batch_size: int) -> None:
-    """--batch-size, --device and --threads: the same for every command that runs a fine-tuned model."""
-    parser.add_argument("--batch-size", type=int, default=batch_size, help=f"sequences per forward pass (default {batch_size})")
-    parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda or cuda:N")
-    parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
-
-
-def start_command(threads: int) -> None:
-    """Logging to stderr and the CPU thread count of a command-line entry point (0: PyTorch's choice)."""
-    import torch
-
-    configure_logging(None)
-    if threads:
-        torch.set_num_threads(threads)

@@ -28,9 +28,8 @@ import numpy as np
 import pandas as pd
 
 from cornbert.errors import InputError
-from cornbert.runtime import add_model_arguments, start_command
 from cornbert.fasta import distance_from_gene, read_fasta
-from cornbert.predict import Predictor, check_dna, load_predictor
+from cornbert.predict import Predictor, add_model_arguments, check_dna, load_predictor, start_command
 from cornbert.tables import write_tsv
 
 log = logging.getLogger("cornbert")
