@@ -341,17 +341,9 @@ def test_evaluation_settings_default_from_the_schema():
 def scored_models() -> list[str]:
     """The models rule evaluate_models scores (params.models), as Snakemake loads the workflow: the list grows with
     new baselines, so the test does not write it down."""
-    from snakemake.api import SnakemakeApi
-    from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings, StorageSettings
+    from workflow_rules import loaded_workflow
 
-    with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        workflow = api.workflow(
-            resource_settings=ResourceSettings(),
-            config_settings=ConfigSettings(),
-            storage_settings=StorageSettings(),
-            snakefile=REPO / "Snakefile",
-            workdir=REPO,
-        )._workflow
+    with loaded_workflow() as workflow:
         return list(workflow.get_rule("evaluate_models").params.models)
 
 

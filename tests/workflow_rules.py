@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,20 +21,26 @@ class RuleInfo:
     shell: str | None
 
 
-def load_rules() -> dict[str, RuleInfo]:
-    """Parse the Snakefile with Snakemake's API (the same parser a run uses) and describe every rule.
-    Loading reads the demo config from the repository and builds no DAG, so it writes nothing."""
+@contextmanager
+def loaded_workflow() -> Iterator:
+    """The Snakefile parsed with Snakemake's API (the same parser a run uses). Loading reads the demo config from
+    the repository and builds no DAG, so it writes nothing."""
     from snakemake.api import SnakemakeApi
     from snakemake.settings.types import ConfigSettings, OutputSettings, ResourceSettings, StorageSettings
 
     with SnakemakeApi(OutputSettings(quiet={"all"})) as api:
-        workflow = api.workflow(
+        yield api.workflow(
             resource_settings=ResourceSettings(),
             config_settings=ConfigSettings(),
             storage_settings=StorageSettings(),
             snakefile=REPO / "Snakefile",
             workdir=REPO,
         )._workflow  # the loaded workflow; the public API only prints rule lists
+
+
+def load_rules() -> dict[str, RuleInfo]:
+    """Every rule of the loaded workflow, described."""
+    with loaded_workflow() as workflow:
         rules = {}
         for rule in workflow.rules:
             if rule.name == "all":
