@@ -76,43 +76,61 @@ def main(argv: list[str] | None = None) -> dict:
         figures[f"{stage}_s"] = time.perf_counter() - began
         encoder = str(out / stage / "model")
 
-    targets, split = read_targets(args.data / "targets.tsv"), read_split(args.data / "split.tsv")
-    test = split.index[split == "test"]
-    promoters = read_fasta(args.data / "promoters.fa")
     settings = FinetuneSettings.from_config(recipe["finetune"])
-    predictions, fine_tuning_s = [], []
-    for seed in range(42, 42 + args.seeds):
-        if predictions and time.perf_counter() - started > args.budget_s:
-            break
-        run = out / f"finetune_seed{seed}"
-        job = FinetuneJob(
-            targets=str(args.data / "targets.tsv"), split=str(args.data / "split.tsv"),
-            promoters=str(args.data / "promoters.fa"), tokenizer=str(out / "tokenizer"), encoder=encoder,
-            pretrained=True, model_dir=str(run / "model"), loss_tsv=str(run / "loss.tsv"),
-            loss_png=str(run / "loss.png"), checkpoint_dir=str(run / "checkpoints"), settings=settings, seed=seed,
-        )  # fmt: skip
-        began = time.perf_counter()
-        finetune.train(job, distributed.setup())
-        fine_tuning_s.append(time.perf_counter() - began)
-        predictions.append(predict_sequences(job.model_dir, {g: promoters[g] for g in test}, batch_size=256))
-
-    observed = targets.loc[test]
-    const_mean = pd.DataFrame([targets.loc[split.index[split == "train"]].mean()] * len(test), index=test)
-    scored = evaluate(observed, {"const_mean": [const_mean] * len(predictions), "CornBERT_gpu": predictions},
-                      groups=read_split_groups(args.data / "split.tsv").loc[test])  # fmt: skip
-    scored.metrics.to_csv(out / "metrics.tsv", sep="\t", index=False)
-    overall = scored.metrics[(scored.metrics.tissue == "All") & (scored.metrics.model == "CornBERT_gpu")]
+    predictions, fine_tuning_s = fine_tune_seeds(args.data, out, encoder, True, settings, args.seeds,
+                                                 lambda: time.perf_counter() - started > args.budget_s)  # fmt: skip
     figures |= {
         "seeds": len(predictions), "finetune_s": fine_tuning_s, "total_s": time.perf_counter() - started,
-        "all": overall.set_index("metric")[["value", "ci_low", "ci_high", "sd_replicates"]].round(4).to_dict("index"),
+        "all": score(args.data, {"CornBERT_gpu": predictions}, out / "metrics.tsv")["CornBERT_gpu"],
     }
     (out / "gpu_recipe.json").write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps(figures, indent=1))
     return figures
 
 
-def read_split_groups(path: Path) -> pd.Series:
-    return pd.read_csv(path, sep="\t", index_col="gene_id", dtype={"gene_id": str, "group": str})["group"]
+def fine_tune_seeds(
+    data: Path, out: Path, encoder: str, pretrained: bool, settings: FinetuneSettings, seeds: int, out_of_time
+) -> tuple[list[pd.DataFrame], list[float]]:
+    """Fine-tune with seeds 42, 43, ... (until `out_of_time()` says stop, after at least one) and predict the test
+    genes with each saved model: (test predictions per seed, fine-tuning seconds per seed)."""
+    split = read_split(data / "split.tsv")
+    test = split.index[split == "test"]
+    promoters = read_fasta(data / "promoters.fa")
+    predictions, seconds = [], []
+    for seed in range(42, 42 + seeds):
+        if predictions and out_of_time():
+            break
+        run = out / f"finetune_seed{seed}"
+        job = FinetuneJob(
+            targets=str(data / "targets.tsv"), split=str(data / "split.tsv"), promoters=str(data / "promoters.fa"),
+            tokenizer=str(Path(encoder)), encoder=encoder, pretrained=pretrained, model_dir=str(run / "model"),
+            loss_tsv=str(run / "loss.tsv"), loss_png=str(run / "loss.png"), checkpoint_dir=str(run / "checkpoints"),
+            settings=settings, seed=seed,
+        )  # fmt: skip
+        began = time.perf_counter()
+        finetune.train(job, distributed.setup())
+        seconds.append(time.perf_counter() - began)
+        predictions.append(predict_sequences(job.model_dir, {g: promoters[g] for g in test}, batch_size=256))
+    return predictions, seconds
+
+
+def score(data: Path, predictions: dict[str, list[pd.DataFrame]], metrics_tsv: Path) -> dict[str, dict]:
+    """Every model's test scores against const_mean (the training mean), with the workflow's bootstrap intervals over
+    leakage groups and the spread over seeds; the 'All' rows per model, and metrics.tsv written whole."""
+    targets, split = read_targets(data / "targets.tsv"), read_split(data / "split.tsv")
+    test = split.index[split == "test"]
+    n = len(next(iter(predictions.values())))
+    const_mean = pd.DataFrame([targets.loc[split.index[split == "train"]].mean()] * len(test), index=test)
+    groups = pd.read_csv(data / "split.tsv", sep="\t", index_col="gene_id", dtype=str)["group"].loc[test]
+    scored = evaluate(targets.loc[test], {"const_mean": [const_mean] * n} | predictions, groups=groups)
+    scored.metrics.to_csv(metrics_tsv, sep="\t", index=False)
+    overall = scored.metrics[scored.metrics.tissue == "All"]
+    columns = ["value", "ci_low", "ci_high", "sd_replicates"]
+    return {
+        model: rows.set_index("metric")[columns].round(4).to_dict("index")
+        for model, rows in overall.groupby("model")
+        if model != "const_mean"
+    }
 
 
 if __name__ == "__main__":

@@ -105,6 +105,34 @@ def test_pooling_ignores_padding_and_special_tokens(world):
     torch.testing.assert_close(pooled[0], alone[0], atol=1e-5, rtol=1e-5)
 
 
+def test_position_binned_pooling_averages_each_bin_counted_from_the_gene_and_ignores_padding(world):
+    from cornbert.model import position_ids
+    from cornbert.tokenizer import load_tokenizer
+
+    config = RobertaConfig.from_pretrained(world / "stage2")
+    model = build_regressor(config, ["t"], [4], 0.0, "tanh", pooling_bins=3).eval()
+    assert model.head[1].in_features == 3 * config.hidden_size
+    tokenizer = load_tokenizer(world / "tokenizer")
+    long, short = "ACGTTGCAGGATCCATTA" * 12, "ACGTTGCAGGA"
+    batch = tokenize(tokenizer, [long, short])
+    with torch.no_grad():
+        pooled = model.pool(**batch).view(2, 3, -1)  # [B, bins, H]
+        hidden = model.encoder(**batch, position_ids=position_ids(config, batch["attention_mask"])).last_hidden_state
+    ids = batch["input_ids"][0]
+    real = (ids != tokenizer.pad_token_id) & (ids != tokenizer.bos_token_id) & (ids != tokenizer.eos_token_id)
+    window = config.max_position_embeddings - 2
+    distance = torch.arange(len(ids) - 1, -1, -1)
+    for b in range(3):
+        in_bin = real & ((distance * 3 // window).clamp(max=2) == b)
+        assert in_bin.any()
+        torch.testing.assert_close(pooled[0, b], hidden[0][in_bin].mean(dim=0))
+    # The short promoter has tokens in the gene-proximal bin only; its other bins are zero, not NaN.
+    assert torch.isfinite(pooled[1]).all() and pooled[1, 2].abs().sum() == 0
+    with torch.no_grad():
+        alone = model.pool(**tokenize(tokenizer, [short])).view(1, 3, -1)
+    torch.testing.assert_close(pooled[1], alone[0], atol=1e-5, rtol=1e-5)
+
+
 def test_gene_aligned_positions_give_the_gene_proximal_token_the_same_position_in_every_promoter(world):
     from cornbert.model import position_ids
     from cornbert.tokenizer import load_tokenizer

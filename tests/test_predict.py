@@ -92,15 +92,17 @@ np.save(out, np.stack([by_load, by_rule]))
 """
 
 
-def test_a_reloaded_model_predicts_what_the_saved_one_did_on_every_path(tmp_path):
+@pytest.mark.parametrize("pooling_bins", [1, 3])
+def test_a_reloaded_model_predicts_what_the_saved_one_did_on_every_path(tmp_path, pooling_bins):
     """Save, reload in a fresh process, predict: the same numbers as the model in memory (fp32, 1e-5), whether
-    through load_regressor + predict_log (importance), predict_sequences (predict_test_genes) or the CLI."""
+    through load_regressor + predict_log (importance), predict_sequences (predict_test_genes) or the CLI; with the
+    study's mean pooling and with position bins (the bin count travels in config.json)."""
     torch.manual_seed(0)
     world = make_world(tmp_path / "world", n_genes=16)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(world / "tokenizer")
     model = build_regressor(
         RobertaConfig.from_pretrained(world / "stage2"), ["root", "leaf", "seed"], [8], 0.0, "tanh",
-        encoder_weights=world / "stage2", head_norm="batch",
+        encoder_weights=world / "stage2", head_norm="batch", pooling_bins=pooling_bins,
     )  # fmt: skip
     sequences = read_fasta(world / "promoters.fa")
     batches = [tokenize(tokenizer, list(sequences.values())[i : i + 4]) for i in range(0, len(sequences), 4)]

@@ -67,6 +67,7 @@ class FinetuneSettings:
     head_dropout: float = 0.2
     head_activation: str = "tanh"
     head_norm: str = "none"
+    pooling_bins: int = 1
     norm_calibration_genes: int = 512
     eval_interval: int = 50
     keep_best: bool = True
@@ -374,7 +375,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
     model = build_regressor(
         encoder_config, tissues, settings.head_hidden_sizes, settings.head_dropout, settings.head_activation,
         encoder_weights=job.encoder if job.pretrained else None, head_norm=settings.head_norm,
-        inference_precision=settings.inference_precision,
+        inference_precision=settings.inference_precision, pooling_bins=settings.pooling_bins,
     )  # fmt: skip
     model.config.target_mean = mean.tolist()
     model.config.target_std = std.tolist()
@@ -540,7 +541,8 @@ BPE tokens nearest the gene; sequences are read 5'->3' toward the gene).
 - Tissues: {', '.join(config.tissues)}
 - Encoder: RoBERTa, {encoder.get('num_hidden_layers')} layers, hidden {encoder.get('hidden_size')},
   {encoder.get('num_attention_heads')} heads; {'initialised from the stage-2 masked-LM model ' + job.encoder if job.pretrained else 'randomly initialised (no pretraining), same architecture as ' + job.encoder}
-- Head: mean of final token embeddings over sequence tokens (no <pad>, <s>, </s>), normalisation across genes:
+- Head: mean of final token embeddings over sequence tokens (no <pad>, <s>, </s>) in each of
+  {config.pooling_bins} position bin(s) counted from the gene end, normalisation across genes:
   {config.head_norm}, dropout {config.head_dropout}, dense+{config.head_activation} {config.head_hidden_sizes},
   linear to one output per tissue.
 

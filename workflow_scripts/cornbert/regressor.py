@@ -41,6 +41,7 @@ class CornBertRegressorConfig(PretrainedConfig):
         head_dropout: float = 0.2,
         head_activation: str = "tanh",
         head_norm: str = "none",
+        pooling_bins: int = 1,
         target_mean: Sequence[float] | None = None,
         target_std: Sequence[float] | None = None,
         inference_precision: str = "fp32",
@@ -53,6 +54,9 @@ class CornBertRegressorConfig(PretrainedConfig):
         self.head_dropout = head_dropout
         self.head_activation = head_activation
         self.head_norm = head_norm
+        if pooling_bins < 1:
+            raise ValueError(f"pooling_bins must be at least 1, got {pooling_bins}")
+        self.pooling_bins = pooling_bins
         # Training may standardise each tissue's target; predictions are mapped back with these.
         self.target_mean = list(target_mean) if target_mean is not None else [0.0] * len(self.tissues)
         self.target_std = list(target_std) if target_std is not None else [1.0] * len(self.tissues)
@@ -106,7 +110,7 @@ class CornBertRegressor(PreTrainedModel):
         encoder_config = config.encoder_config()
         self.encoder = RobertaModel(encoder_config, add_pooling_layer=False)
         self.head = regression_head(
-            encoder_config.hidden_size,
+            encoder_config.hidden_size * getattr(config, "pooling_bins", 1),
             config.head_hidden_sizes,
             len(config.tissues),
             config.head_dropout,
@@ -134,15 +138,30 @@ class CornBertRegressor(PreTrainedModel):
             nn.init.zeros_(module.bias)
 
     def pool(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Mean of the final token embeddings over real sequence tokens: [batch, length] -> [batch, hidden]."""
+        """Means of the final token embeddings over real sequence tokens, one per position bin, concatenated:
+        [batch, length] -> [batch, bins * hidden].
+
+        One bin is the study's mean pooling. With several, the model's window is cut into equal bins of token
+        positions counted from the gene end (the last column under left padding), so the head knows whether an
+        element sits next to the gene or far from it; a plain mean over ~70-250 tokens buries a few motif tokens
+        and forgets where they were."""
         positions = position_ids(self.encoder.config, attention_mask)  # as in pretraining (cornbert.model)
         hidden = self.encoder(
             input_ids=input_ids, attention_mask=attention_mask, position_ids=positions
         ).last_hidden_state  # [B, L, H]
         special = torch.tensor(self.special_ids, device=input_ids.device)
         real = attention_mask.bool() & ~torch.isin(input_ids, special)  # [B, L]
-        weights = real.unsqueeze(-1).to(hidden.dtype)  # [B, L, 1]
-        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)  # [B, H]
+        bins = self.config.pooling_bins
+        # Bin by distance from the gene in the model's full window (max positions), not in this batch's width,
+        # so a token's bin does not depend on how much padding its batch needed.
+        window = self.encoder.config.max_position_embeddings - 2
+        distance = torch.arange(input_ids.shape[1] - 1, -1, -1, device=input_ids.device)  # [L], 0 at the gene
+        bin_of = (distance * bins // window).clamp(max=bins - 1)  # [L]
+        one_hot = torch.nn.functional.one_hot(bin_of, bins).to(hidden.dtype)  # [L, bins]
+        weights = real.unsqueeze(-1).to(hidden.dtype) * one_hot  # [B, L, bins]
+        sums = torch.einsum("blh,blk->bkh", hidden, weights)  # [B, bins, H]
+        means = sums / weights.sum(dim=1).clamp(min=1.0).unsqueeze(-1)  # [B, bins, H]
+        return means.flatten(1)  # [B, bins * H]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Predicted (standardised) targets: [batch, length] -> [batch, n_tissues]."""
@@ -182,6 +201,7 @@ def build_regressor(
     encoder_weights: str | Path | None = None,
     head_norm: str = "none",
     inference_precision: str = "fp32",
+    pooling_bins: int = 1,
 ) -> CornBertRegressor:
     """A regressor with a fresh head and either random encoder weights or those of a saved (masked-LM) RoBERTa.
 
@@ -194,6 +214,7 @@ def build_regressor(
         head_dropout=head_dropout,
         head_activation=head_activation,
         head_norm=head_norm,
+        pooling_bins=pooling_bins,
         inference_precision=inference_precision,
     )
     model = CornBertRegressor(config)
