@@ -157,11 +157,11 @@ class CornBertRegressor(PreTrainedModel):
         window = self.encoder.config.max_position_embeddings - 2
         distance = torch.arange(input_ids.shape[1] - 1, -1, -1, device=input_ids.device)  # [L], 0 at the gene
         bin_of = (distance * bins // window).clamp(max=bins - 1)  # [L]
-        one_hot = torch.nn.functional.one_hot(bin_of, bins).to(hidden.dtype)  # [L, bins]
-        weights = real.unsqueeze(-1).to(hidden.dtype) * one_hot  # [B, L, bins]
-        sums = torch.einsum("blh,blk->bkh", hidden, weights)  # [B, bins, H]
-        means = sums / weights.sum(dim=1).clamp(min=1.0).unsqueeze(-1)  # [B, bins, H]
-        return means.flatten(1)  # [B, bins * H]
+        means = []
+        for b in range(bins):  # with one bin, exactly the study's masked mean
+            weights = (real & (bin_of == b)).unsqueeze(-1).to(hidden.dtype)  # [B, L, 1]
+            means.append((hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0))  # [B, H]
+        return torch.cat(means, dim=1)  # [B, bins * H]
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         """Predicted (standardised) targets: [batch, length] -> [batch, n_tissues]."""
