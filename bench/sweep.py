@@ -42,13 +42,13 @@ from cornbert.token_store import write_token_store  # noqa: E402
 # "windows" cuts every train/validation promoter into WINDOWS consecutive pieces on both strands, so MLM sees the
 # whole 1 kb and its reverse complement (6x the tokens of "proximal").
 VARIANTS = {
-    "laptop": (None, True, {}),
-    "laptop_scratch": (None, False, {}),
+    "mean": (None, True, {"pooling_bins": 1}),
+    "mean_scratch": (None, False, {"pooling_bins": 1}),
     "bins4": (None, True, {"pooling_bins": 4}),
     "bins4_scratch": (None, False, {"pooling_bins": 4}),
     "mlm4000_bins4": (("proximal", 4000), True, {"pooling_bins": 4}),
     "windows_mlm4000_bins4": (("windows", 4000), True, {"pooling_bins": 4}),
-    "mlm4000": (("proximal", 4000), True, {}),
+    "mlm4000_mean": (("proximal", 4000), True, {"pooling_bins": 1}),
 }
 WINDOWS = 3
 
