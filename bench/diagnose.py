@@ -37,7 +37,6 @@ from cornbert.baselines import kmer_counts
 from cornbert.tables import read_split, read_targets
 from cornbert.fasta import read_fasta
 from cornbert.metrics import evaluate, read_groups
-from cornbert.model import position_ids
 from cornbert.regressor import build_regressor, tokenize
 from cornbert.tokenizer import load_tokenizer
 
@@ -56,33 +55,19 @@ def unigram_entropy(tokenizer, sequences: list[str]) -> float:
 @torch.no_grad()
 def pooled_features(encoder_dir: Path, pretrained: bool, tokenizer, sequences: list[str]) -> dict[str, np.ndarray]:
     """Pooled final-layer embeddings of every sequence by the encoder saved in `encoder_dir` (or a random one of its
-    shape), by pooling: {'mean': [n, H], 'binned': [n, BINS*H]}."""
+    shape), pooled as the fine-tuned model pools (CornBertRegressor.pool): {'mean': [n, H], 'binned': [n, BINS*H]}."""
     from transformers import RobertaConfig
 
-    torch.manual_seed(0)
     encoder_config = RobertaConfig.from_pretrained(encoder_dir)
     weights = encoder_dir if pretrained else None
-    model = build_regressor(encoder_config, ["t"], [8], 0.0, "tanh", encoder_weights=weights).eval()
-    special = torch.tensor(model.special_ids)
-    mean, binned = [], []
-    for start in range(0, len(sequences), 256):
-        encoded = tokenize(tokenizer, sequences[start : start + 256])
-        ids, mask = encoded["input_ids"], encoded["attention_mask"]
-        hidden = model.encoder(
-            input_ids=ids, attention_mask=mask, position_ids=position_ids(encoder_config, mask)
-        ).last_hidden_state  # [B, L, H]
-        real = (mask.bool() & ~torch.isin(ids, special)).unsqueeze(-1).float()  # [B, L, 1]
-        mean.append(((hidden * real).sum(1) / real.sum(1).clamp(min=1)).numpy())
-        # Left padding puts the gene-proximal token last: bin b holds the tokens b*L/BINS..(b+1)*L/BINS from the end.
-        length = hidden.shape[1]
-        distance = torch.arange(length - 1, -1, -1)  # [L], 0 at the gene end
-        bin_of = (distance * BINS // length).clamp(max=BINS - 1)  # [L]
-        chunks = []
-        for b in range(BINS):
-            w = real * (bin_of == b).view(1, -1, 1).float()  # [B, L, 1]
-            chunks.append((hidden * w).sum(1) / w.sum(1).clamp(min=1))
-        binned.append(torch.cat(chunks, dim=1).numpy())
-    return {"mean": np.concatenate(mean), "binned": np.concatenate(binned)}
+    features = {}
+    for name, bins in (("mean", 1), ("binned", BINS)):
+        torch.manual_seed(0)  # the same random encoder for both poolings
+        model = build_regressor(encoder_config, ["t"], [8], 0.0, "tanh", encoder_weights=weights, pooling_bins=bins)
+        model.eval()
+        features[name] = np.concatenate([model.pool(**tokenize(tokenizer, sequences[start : start + 256])).numpy()
+                                         for start in range(0, len(sequences), 256)])  # fmt: skip
+    return features
 
 
 def ridge_predictions(features: np.ndarray, y: pd.DataFrame, genes: dict[str, list[str]], index: pd.Index) -> tuple:

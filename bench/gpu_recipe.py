@@ -30,7 +30,7 @@ sys.path[:0] = [str(REPO / "workflow_scripts")]
 from cornbert import distributed, finetune  # noqa: E402
 from cornbert.fasta import read_fasta  # noqa: E402
 from cornbert.finetune import FinetuneJob, FinetuneSettings  # noqa: E402
-from cornbert.metrics import evaluate  # noqa: E402
+from cornbert.metrics import evaluate, read_groups  # noqa: E402
 from cornbert.predict import predict_sequences  # noqa: E402
 from cornbert.pretrain import PretrainSettings, pretrain  # noqa: E402
 from cornbert.runtime import configure_logging  # noqa: E402
@@ -103,7 +103,7 @@ def fine_tune_seeds(
         run = out / f"finetune_seed{seed}"
         job = FinetuneJob(
             targets=str(data / "targets.tsv"), split=str(data / "split.tsv"), promoters=str(data / "promoters.fa"),
-            tokenizer=str(Path(encoder)), encoder=encoder, pretrained=pretrained, model_dir=str(run / "model"),
+            tokenizer=encoder, encoder=encoder, pretrained=pretrained, model_dir=str(run / "model"),
             loss_tsv=str(run / "loss.tsv"), loss_png=str(run / "loss.png"), checkpoint_dir=str(run / "checkpoints"),
             settings=settings, seed=seed,
         )  # fmt: skip
@@ -121,7 +121,7 @@ def score(data: Path, predictions: dict[str, list[pd.DataFrame]], metrics_tsv: P
     test = split.index[split == "test"]
     n = len(next(iter(predictions.values())))
     const_mean = pd.DataFrame([targets.loc[split.index[split == "train"]].mean()] * len(test), index=test)
-    groups = pd.read_csv(data / "split.tsv", sep="\t", index_col="gene_id", dtype=str)["group"].loc[test]
+    groups = read_groups(str(data / "split.tsv"), test)
     scored = evaluate(targets.loc[test], {"const_mean": [const_mean] * n} | predictions, groups=groups)
     scored.metrics.to_csv(metrics_tsv, sep="\t", index=False)
     overall = scored.metrics[scored.metrics.tissue == "All"]

@@ -352,9 +352,7 @@ def arabidopsis_genome_inputs(folder: Path) -> dict[str, Any]:
     import yaml
 
     folder.mkdir(parents=True, exist_ok=True)
-    gff = folder / "chr5_genes.gff3"
-    if not gff.is_file():  # rewriting it would change its mtime and make Snakemake redo every stage
-        realdata.chr5_genes_gff3(gff)
+    gff = chr5_gff(folder)
     genes = sum(1 for line in gff.open() if not line.startswith("#"))
     matrix = pd.read_csv(realdata.ARABIDOPSIS_LEAF_TPM).drop(columns="logMaxTPM")
     write_if_changed(folder / "arabidopsis_leaf_tpm.tsv", matrix.to_csv(sep="\t", index=False))
@@ -366,6 +364,15 @@ def arabidopsis_genome_inputs(folder: Path) -> dict[str, Any]:
     }
     write_if_changed(folder / "arabidopsis_genome.yaml", yaml.safe_dump(config, sort_keys=False))
     return {"genes_in_gff": genes, "samples": list(matrix.columns[1:]), "config": str(folder / "arabidopsis_genome.yaml")}
+
+
+def chr5_gff(folder: Path) -> Path:
+    """The Chr5 GFF3 of the accuracy runs, written once: rewriting it would change its mtime and make Snakemake
+    redo every stage."""
+    gff = folder / "chr5_genes.gff3"
+    if not gff.is_file():
+        realdata.chr5_genes_gff3(gff)
+    return gff
 
 
 def write_if_changed(path: Path, text: str) -> None:
@@ -399,9 +406,7 @@ def section_accuracy(args) -> dict[str, Any]:
         measured_on = machine.machine()
         run_dir = args.workdir / run_name
         described = write_inputs(run_dir / "inputs")
-        gff = run_dir / "inputs" / "chr5_genes.gff3"
-        if not gff.is_file():
-            realdata.chr5_genes_gff3(gff)
+        chr5_gff(run_dir / "inputs")  # the sequence-mode configs pretrain on Chr5 too
         configfile = BENCH_DIR / "configs" / config_name if config_name else Path(described["config"])
         command = [str(REPO / ".venv" / "bin" / "snakemake"), "--snakefile", str(REPO / "Snakefile"), "--directory",
                    str(run_dir), "--configfile", str(configfile), "--cores", str(args.cores),
@@ -414,10 +419,9 @@ def section_accuracy(args) -> dict[str, Any]:
         metrics.to_csv(RESULTS / f"accuracy_{name}_metrics.tsv", sep="\t", index=False)
         overall = metrics[metrics.tissue == "All"].pivot(index="model", columns="metric", values="value")
         leakage = pd.read_csv(run_dir / "results" / "expression" / "leakage.tsv", sep="\t")
-        replicates = int(overall.index.size and metrics.n_replicates.max())
         figures["sets"][name] = described | {
             "machine": measured_on,
-            "paired_gaps": paired_gaps(run_dir / "results", sorted(overall.index), replicates),
+            "paired_gaps": paired_gaps(run_dir / "results", sorted(overall.index), int(metrics.n_replicates.max())),
             "run_dir": str(run_dir),
             "config": f"bench/configs/{config_name}" if config_name else "the data only (laptop recipe)",
             "leakage": leakage.to_dict(orient="records"),

@@ -110,7 +110,7 @@ class CornBertRegressor(PreTrainedModel):
         encoder_config = config.encoder_config()
         self.encoder = RobertaModel(encoder_config, add_pooling_layer=False)
         self.head = regression_head(
-            encoder_config.hidden_size * getattr(config, "pooling_bins", 1),
+            encoder_config.hidden_size * config.pooling_bins,
             config.head_hidden_sizes,
             len(config.tissues),
             config.head_dropout,
