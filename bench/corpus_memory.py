@@ -29,14 +29,6 @@ HELD_OUT = 50
 MOTIFS = [b"TATAAATA", b"CACGTGAC", b"GCCGCCGC", b"AAGGTCAA", b"TGACGTCA", b"CCAATCCA"]
 
 
-def vm_hwm_mib() -> float:
-    """Peak resident memory of this process since exec (its own memory map's high-water mark)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM in /proc/self/status")
-
-
 def write_corpus(path: Path, promoters: int, length: int = 1000, seed: int = 0, chunk: int = 50_000) -> None:
     """Random DNA promoters, one per line, each with two of MOTIFS at random positions (BPE has pairs to merge)."""
     rng = np.random.default_rng(seed)
@@ -88,7 +80,7 @@ def _timed_pretrain(module, data: str, tokenizer_dir: str, workdir: str, steps: 
     module.pretrain(data, tokenizer_dir, str(out / "model"), str(out / "metrics.tsv"), str(out / "checkpoints"),
                     _settings(steps, promoters), {"preset": "demo"})  # fmt: skip
     return {
-        "peak_rss_mib": vm_hwm_mib(),
+        "peak_rss_mib": machine.vm_hwm_mib(),
         "wall_s": time.perf_counter() - start,
         "to_first_step_s": stamps[0] - start,  # reading (and, old, tokenising) the corpus + model + first step
         "step_s": machine.median([b - a for a, b in zip(stamps, stamps[1:])]),
@@ -103,7 +95,7 @@ def tokenize(corpus: str, tokenizer_dir: str, output: str, threads: int) -> dict
     header = write_token_store(corpus, tokenizer_dir, output)
     seconds = time.perf_counter() - start
     store_bytes = sum(f.stat().st_size for f in Path(output).iterdir())
-    return {"peak_rss_mib": vm_hwm_mib(), "s": seconds, "promoters": header["count"], "tokens": header["tokens"],
+    return {"peak_rss_mib": machine.vm_hwm_mib(), "s": seconds, "promoters": header["count"], "tokens": header["tokens"],
             "tokens_per_s": header["tokens"] / seconds, "store_mib": store_bytes / 2**20}  # fmt: skip
 
 

@@ -65,6 +65,18 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def vm_hwm_mib() -> float:
+    """Peak resident memory of this process since exec (its memory map's high-water mark).
+
+    Not ru_maxrss: Linux carries the pre-exec maximum (the forked copy of the parent, e.g. the ~1 GB bench driver)
+    into ru_maxrss across exec, so every child would report at least the parent's size.
+    """
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 @contextmanager
 def stopwatch():
     """`with stopwatch() as elapsed: ...` then `elapsed()` gives the seconds the block took."""

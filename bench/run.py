@@ -13,7 +13,6 @@ See bench/README.md for what each section measures and against what.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import shlex
@@ -55,59 +54,49 @@ def arabidopsis_promoters(workdir: Path) -> tuple[Path, Path, int]:
 
 
 def section_extraction(args) -> dict[str, Any]:
-    """Genes/s of cornbert.promoters.extract_promoters vs bare `bedtools getfasta -s` on the same regions."""
-    from cornbert.fasta import read_fasta
-    from cornbert.promoters import PromoterSettings, extract_promoters
+    """Time and peak memory of rule extract_promoters' code vs the bare zcat + samtools faidx + bedtools getfasta -s."""
+    import extraction
+    import pandas as pd
 
     work = args.workdir / "extraction"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir(parents=True)
-    gff = work / "chr5_genes.gff3"
-    genes = realdata.chr5_genes_gff3(gff)
-    ours, bare, bare_with_index = [], [], []
-    plain = work / "chr5.fa"
-    for repeat in range(args.repeats):
-        out = work / f"ours_{repeat}"
-        out.mkdir()
-        with stopwatch() as elapsed:
-            extract_promoters("chr5", realdata.CHR5_FASTA, gff, PromoterSettings(), {}, out / "p.bed", out / "p.fa",
-                              out / "p.stats.tsv")  # fmt: skip
-        ours.append(elapsed())
-        # Bare tools on the regions our run chose: decompress + faidx (timed apart), then getfasta alone.
-        for stale in (plain, Path(f"{plain}.fai")):
-            stale.unlink(missing_ok=True)
-        with stopwatch() as index_time:
-            with gzip.open(realdata.CHR5_FASTA, "rb") as source, open(plain, "wb") as target:
-                shutil.copyfileobj(source, target, 1 << 20)
-            subprocess.run(["samtools", "faidx", str(plain)], check=True)
-        with stopwatch() as getfasta_time:
-            subprocess.run(["bedtools", "getfasta", "-s", "-nameOnly", "-tab", "-fi", str(plain), "-bed",
-                            str(out / "p.bed"), "-fo", str(work / "bare.tsv")], check=True)  # fmt: skip
-        bare.append(getfasta_time())
-        bare_with_index.append(index_time() + getfasta_time())
-    ours_sequences = read_fasta(work / "ours_0" / "p.fa")
-    bare_sequences = {}
-    for line in open(work / "bare.tsv"):
-        name, sequence = line.rstrip("\n").split("\t")
-        bare_sequences[name.rsplit("(", 1)[0]] = sequence.upper()
-    kept = len(ours_sequences)
-    t_ours, t_bare, t_bare_index = median(ours), median(bare), median(bare_with_index)
-    return {
-        "command": "bench/run.py extraction",
-        "genes": genes,
-        "promoters": kept,
-        "genome_bp": 26_975_502,
-        "repeats": args.repeats,
-        "ours_s": t_ours,
-        "bedtools_getfasta_s": t_bare,
-        "zcat_faidx_getfasta_s": t_bare_index,
-        "ours_genes_per_s": genes / t_ours,
-        "bedtools_genes_per_s": genes / t_bare,
-        "bare_end_to_end_genes_per_s": genes / t_bare_index,
-        "ratio_ours_vs_getfasta": t_ours / t_bare,
-        "ratio_ours_vs_end_to_end": t_ours / t_bare_index,
-        "identical_sequences": sum(ours_sequences[g] == bare_sequences.get(g) for g in ours_sequences),
-    }
+    chr5_gff = work / "chr5" / "genes.gff3"
+    chr5_gff.parent.mkdir(parents=True, exist_ok=True)
+    realdata.chr5_genes_gff3(chr5_gff)
+    genomes = {
+        "Arabidopsis TAIR10 Chr5 (real, 27 Mb, bgzip)": (realdata.CHR5_FASTA, chr5_gff),
+        "synthetic maize-size genome (2.1 Gb, gzip)": extraction.synthetic_genome(
+            work / "maize_size", chromosomes=10, chromosome_bp=210_000_000, genes=40_000),
+    }  # fmt: skip
+    rows = []
+    for name, (fasta, gff) in genomes.items():
+        out = work / f"run_{len(rows)}"
+        runs: dict[str, list[dict]] = {"ours": [], "bare": []}
+        for _ in range(args.repeats):  # alternating, so load changes hit both alike
+            shutil.rmtree(out, ignore_errors=True)
+            out.mkdir(parents=True)
+            runs["ours"].append(machine.run_isolated(BENCH_DIR / "extraction.py", "ours",
+                                                     {"fasta": str(fasta), "gff": str(gff), "out": str(out)}).result)
+            runs["bare"].append(machine.run_isolated(BENCH_DIR / "extraction.py", "bare",
+                                                     {"fasta": str(fasta), "bed": str(out / "p.bed"),
+                                                      "out": str(out)}).result)  # fmt: skip
+        same, kept = extraction.identical(out)
+        stats = pd.read_csv(out / "p.stats.tsv", sep="\t").iloc[0]
+        (out / "plain.fa").unlink()
+        ours_s, bare_s = median([r["s"] for r in runs["ours"]]), median([r["s"] for r in runs["bare"]])
+        rows.append({
+            "genome": name,
+            "genome_bp": int(stats.genome_bp),
+            "genes": int(stats.genes),
+            "promoters": kept,
+            "identical_sequences": same,
+            "ours_s": ours_s,
+            "bare_s": bare_s,
+            "getfasta_s": median([r["getfasta_s"] for r in runs["bare"]]),
+            "ratio_time": ours_s / bare_s,
+            "ours_peak_rss_mib": max(r["peak_rss_mib"] for r in runs["ours"]),
+            "bare_peak_rss_mib": max(r["peak_rss_mib"] for r in runs["bare"]),
+        })  # fmt: skip
+    return {"command": "bench/run.py extraction", "repeats": args.repeats, "genomes": rows}
 
 
 # --- 2. tokenizer ----------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ PACKAGE_OF_IMPORT = {
     "accelerate": "accelerate",
     "safetensors": "safetensors",
     "pysam": "pysam",
+    "isal": "isal",
     "pybedtools": "pybedtools",
     "Bio": "biopython",
     "numpy": "numpy",

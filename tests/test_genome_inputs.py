@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import gzip
+import random
 from pathlib import Path
 
 import pytest
 
+from cornbert import genome
 from cornbert.errors import InputError
-from cornbert.genome import detect_compression
+from cornbert.genome import detect_compression, write_indexed_fasta
 from cornbert.promoters import PromoterSettings, extract_promoters
 
 GOOD_FASTA = ">chr1 first\nACGTACGTACGTacgtacgtAAAACCCCGGGGTTTT\nACGTACGTAC\n>chr2\nGGGGCCCCAAAATTTTGGGGCCCCAAAATTTT\n"
@@ -118,6 +120,63 @@ def test_iupac_code_becomes_n_under_policy_to_n(tmp_path):
     row = dict(zip(stats[0].split("\t"), stats[1].split("\t")))
     assert row["ambiguous_converted"] == "1"
     assert row["n_fraction"] == "0.1"
+
+
+def fasta_layouts(chromosomes: dict[str, str]) -> dict[str, bytes]:
+    """The same sequences as FASTA files are found in the wild."""
+    rng = random.Random(3)
+
+    def irregular(sequence: str) -> str:
+        lines, start = [], 0
+        while start < len(sequence):
+            size = rng.randint(1, 90)
+            lines.append(sequence[start : start + size])
+            start += size
+        return "\n".join(lines)
+
+    return {
+        "wrapped 80": "".join(f">{n} x\n" + "\n".join(s[i : i + 80] for i in range(0, len(s), 80)) + "\n"
+                              for n, s in chromosomes.items()).encode(),  # fmt: skip
+        "unwrapped": "".join(f">{n}\n{s}\n" for n, s in chromosomes.items()).encode(),
+        "irregular, no final newline": "\n".join(f">{n}\n{irregular(s)}" for n, s in chromosomes.items()).encode(),
+        "CRLF, blank lines, trailing spaces": "".join(
+            f"\r\n>{n} desc \r\n" + "".join(s[i : i + 50] + " \t\r\n\r\n" for i in range(0, len(s), 50))
+            for n, s in chromosomes.items()
+        ).encode(),
+    }
+
+
+@pytest.mark.parametrize("block", [7, 64, 1 << 22])
+def test_every_layout_gives_the_same_working_copy(tmp_path, monkeypatch, block):
+    """The FASTA pass reads blocks of `block` bytes: lines, headers and runs of bases cut anywhere give the same copy."""
+    monkeypatch.setattr(genome, "BLOCK", block)
+    rng = random.Random(block)
+    chromosomes = {name: "".join(rng.choice("ACGTacgtNnRy") for _ in range(size))
+                   for name, size in {"chr1": 611, "chr2": 80, "c3": 1}.items()}  # fmt: skip
+    expected = "".join(f">{n}\n" + "".join(s[i : i + 80] + "\n" for i in range(0, len(s), 80))
+                       for n, s in chromosomes.items())  # fmt: skip
+    for number, (layout, text) in enumerate(fasta_layouts(chromosomes).items()):
+        source, copy = tmp_path / f"{number}.fa", tmp_path / f"{number}.copy.fa"
+        source.write_bytes(gzip.compress(text) if number % 2 else text)
+        summary = write_indexed_fasta(source, copy)
+        assert copy.read_text() == expected, layout
+        assert summary.lengths == {n: len(s) for n, s in chromosomes.items()}, layout
+        assert (tmp_path / f"{number}.copy.fa.fai").is_file()
+
+
+@pytest.mark.parametrize("block", [7, 1 << 22])
+@pytest.mark.parametrize(
+    "text, fragments",
+    [
+        (">chr1\n" + "ACGT\n" * 50 + "ACXT\n", ["line 52", "'X'"]),
+        (">chr1\n" + "ACGT" * 50 + "AC AC\n", ["line 2", "' '"]),
+        (">chr1\n" + "ACGT\n" * 50 + ">chr2\n>chr3\nA\n", ["sequence 'chr2' (line 52)", "empty"]),
+        ("\n\n" + "ACGT" * 30 + "\n>chr1\nA\n", ["line 3", "before the first '>' header", "ACGTACGT"]),
+    ],
+)
+def test_errors_name_the_right_line_whatever_the_block(tmp_path, monkeypatch, block, text, fragments):
+    monkeypatch.setattr(genome, "BLOCK", block)
+    expect_error(tmp_path, "genome.fa", *fragments, fasta=text)
 
 
 @pytest.mark.parametrize(

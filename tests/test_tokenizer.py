@@ -140,3 +140,20 @@ def test_vocabulary_size_counts_learnt_tokens_without_specials(corpus):
     tokenizer = train_tokenizer(corpus, 300, min_frequency=2, max_length=MAX_LENGTH)
     assert len(tokenizer) == 305
     assert np.all(np.array(tokenizer.all_special_ids) < 5)
+
+
+def test_model_batches_match_the_transformers_call(saved_tokenizer):
+    """regressor.tokenize (the Rust backend straight) gives what tokenizer(...) gives, padding and truncation included."""
+    import torch
+
+    from cornbert.regressor import tokenize
+
+    tokenizer = load_tokenizer(saved_tokenizer)
+    sequences = ["", "acgtn", *random_promoters(5, 2000, seed=3), *random_promoters(5, 90, seed=4)]
+    random.Random(0).shuffle(sequences)
+    ours = tokenize(tokenizer, sequences)
+    reference = tokenizer([s.upper() for s in sequences], padding="longest", truncation=True, return_tensors="pt")
+    assert ours["input_ids"].shape[1] == MAX_LENGTH  # the long ones were truncated, the others padded
+    for key in ("input_ids", "attention_mask"):
+        assert ours[key].dtype == reference[key].dtype == torch.int64
+        assert torch.equal(ours[key], reference[key])

@@ -40,7 +40,7 @@ from cornbert.errors import InputError
 from cornbert.fasta import distance_from_gene, open_text
 from cornbert.genome import check_genes_on_chromosomes, read_genes, write_indexed_fasta
 from cornbert.predict import Predictor, add_model_arguments, load_predictor, start_command
-from cornbert.promoters import PromoterSettings, Region, clean_sequence, cut_sequences, plan_regions
+from cornbert.promoters import PromoterSettings, Region, clean_sequences, cut_sequences, plan_regions
 from cornbert.cis_elements import reverse_complement
 from cornbert.tables import write_tsv
 
@@ -197,7 +197,7 @@ def alt_promoter(genome: pysam.FastaFile, region: Region, variant: Variant) -> s
             return None
         anchor = gene_end - lo
         promoter = reverse_complement(edited[anchor : anchor + length].upper())
-    return clean_sequence(promoter)[0]
+    return clean_sequences([promoter])[0][0]
 
 
 def variant_distance(region: Region, variant: Variant) -> int:
@@ -227,7 +227,7 @@ class PromoterWindows:
 
 
 def promoter_windows(indexed_fasta: str | Path, regions: list[Region], workdir: str | Path) -> PromoterWindows:
-    sequences = [clean_sequence(s)[0] for s in cut_sequences(indexed_fasta, regions, workdir)]
+    sequences = clean_sequences(cut_sequences(indexed_fasta, regions, workdir))[0]
     by_seqid: dict[str, list[Region]] = defaultdict(list)
     for region in sorted(regions, key=lambda r: (r.chrom, r.start)):
         by_seqid[region.chrom].append(region)
