@@ -183,26 +183,27 @@ TITLES["training"] = "3. Masked-LM training speed and memory"
 
 
 def _importance_summary(f: dict) -> list[list[str]]:
-    return [["importance mutagenesis (forward sequences/s)", _f(f["ours_seq_per_s"], 0),
-             f"bare model forward: {_f(f['bare_seq_per_s'], 0)}", _f(f["ratio_time"], 2) + " × time"]]  # fmt: skip
+    return [[f"importance mutagenesis, {row['model']} (mutants/s)", _f(row["ours_seq_per_s"], 0),
+             f"bare model forward of every mutant: {_f(row['bare_seq_per_s'], 0)}", _f(row["ratio_time"], 2) + " × time"]
+            for row in f["models"]]  # fmt: skip
 
 
 def _importance_details(f: dict) -> list[str]:
-    return [
-        f"Model: {f['model']}. {f['genes']} real Arabidopsis Chr5 promoters (1 kb), L = 1..6, 10 positions x 1 draw"
-        f" each: {f['forward_sequences']:,} sequences forwarded (the originals included) in batches of up to"
-        f" {f['batch_size']} (mean {f['mean_batch']:.1f}: one gene's mutants per batch). torch threads: {f['threads']};"
-        f" median of {f['repeats']} runs.",
+    lines = [
+        f"{f['genes']} real Arabidopsis Chr5 promoters (1 kb), L = 1..6, 10 positions x 1 draw each. Ours:"
+        " `cornbert.importance.mutation_importance` with `cornbert.regressor.predict_log` (mutant drawing,"
+        " tokenization in the Rust backend, forward of each distinct token sequence once, aggregation). Bare: the"
+        " model's forward of every mutant and original, tokenized beforehand, one gene's per batch (batch size"
+        f" {f['batch_size']}), `torch.no_grad`. torch threads: {f['threads']}; median of {f['repeats']} runs,"
+        " alternating.",
         "",
-        "| what | sequences/s |",
-        "|---|---|",
-        f"| ours: `cornbert.importance.mutation_importance` with `cornbert.regressor.predict_log` (mutant drawing,"
-        f" tokenization, forward, aggregation) | {_f(f['ours_seq_per_s'], 0)} |",
-        f"| bare: the model's forward on the same batches, tokenized beforehand, `torch.no_grad` |"
-        f" {_f(f['bare_seq_per_s'], 0)} |",
-        "",
-        f"Ours takes {_f(f['ratio_time'], 2)} × the bare forward time.",
+        "| model | mutants + originals | forwarded by ours | ours (s) | bare (s) | ratio (time) |",
+        "|---|---|---|---|---|---|",
     ]
+    for row in f["models"]:
+        lines.append(f"| {row['model']} | {row['asked']:,} | {row['forwarded']:,} | {_f(row['ours_s'], 2)} |"
+                     f" {_f(row['bare_s'], 2)} | {_f(row['ratio_time'], 2)} |")  # fmt: skip
+    return lines
 
 
 def plot_memory(rows: list[dict], path: Path, run_dir: str) -> None:

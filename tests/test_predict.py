@@ -125,6 +125,30 @@ def test_a_reloaded_model_predicts_what_the_saved_one_did_on_every_path(tmp_path
     assert np.ptp(in_memory, axis=0).min() > 1e-3
 
 
+def test_predictions_forward_each_distinct_input_once_in_bounded_batches(tmp_path):
+    """Mutagenesis asks for many inputs the model cannot tell apart (a change beyond its window, repeats):
+    predict_log forwards each distinct token sequence once, in batches of at most batch_size, and every
+    sequence still gets what it gets alone."""
+    torch.manual_seed(0)
+    world = make_world(tmp_path / "world", n_genes=8)
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(world / "tokenizer")
+    model = build_regressor(RobertaConfig.from_pretrained(world / "stage2"), ["root", "leaf"], [8], 0.0, "tanh")
+    promoters = list(read_fasta(world / "promoters.fa").values())
+    window = len(tokenizer.decode(tokenize(tokenizer, [promoters[0]])["input_ids"][0], skip_special_tokens=True))
+    assert window < len(promoters[0])  # the tokenizer truncates: bases before the window are not seen
+    distal = "T" if promoters[0][0] != "T" else "G"
+    sequences = [*promoters, promoters[0], distal + promoters[0][1:], promoters[3]]
+    rows: list[int] = []
+    model.register_forward_hook(lambda module, args, kwargs, output: rows.append(len(kwargs["input_ids"])),
+                                with_kwargs=True)  # fmt: skip
+    together = predict_log(model, tokenizer, sequences, batch_size=3)
+    assert sum(rows) == len(promoters) and max(rows) <= 3  # the three copies cost nothing
+    alone = np.concatenate([predict_log(model, tokenizer, [sequence]) for sequence in sequences])
+    np.testing.assert_allclose(together, alone, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(together[len(promoters)], together[0])
+    assert np.ptp(together, axis=0).min() > 1e-4  # genes get different predictions: not trivially equal
+
+
 def test_inference_precision_is_saved_and_used_on_every_device(tmp_path):
     world = make_world(tmp_path / "world", n_genes=8)
     tokenizer = PreTrainedTokenizerFast.from_pretrained(world / "tokenizer")

@@ -73,11 +73,7 @@ def mutation_importance(
     distances, lengths, changes = [], [], []
     for sequence in tqdm(sequences, desc="mutagenesis", unit="gene", mininterval=5):
         mutants, keys = mutations(sequence, config, rng)
-        batch = [sequence, *mutants]  # the original first
-        predicted = np.concatenate([
-            np.asarray(predict(batch[start : start + config.batch_size]))
-            for start in range(0, len(batch), config.batch_size)
-        ])  # fmt: skip  # [1 + mutants, tissues]
+        predicted = np.asarray(predict([sequence, *mutants]))  # [1 + mutants, tissues], the original first
         change = np.abs(predicted[1:] - predicted[0]).mean(axis=1)
         distances += [d for d, _ in keys]
         lengths += [length for _, length in keys]

@@ -241,40 +241,64 @@ def load_regressor(model_dir: str | Path) -> tuple[CornBertRegressor, PreTrained
     return model, tokenizer, list(model.config.tissues)
 
 
-def tokenize(tokenizer: PreTrainedTokenizerFast, sequences: Sequence[str]) -> dict[str, torch.Tensor]:
-    """Uppercase sequences -> left-padded ids, truncated to the tokenizer's maximum keeping the gene-proximal end.
+def encode(tokenizer: PreTrainedTokenizerFast, sequences: Sequence[str]) -> list[list[int]]:
+    """Token ids per sequence (uppercased), truncated to the tokenizer's maximum keeping the gene-proximal end.
 
-    The same ids and mask as `tokenizer(..., padding="longest", truncation=True)`, straight from the Rust backend's
-    batch encoding: the Python wrapper's per-sequence bookkeeping cost about as much as a small model's forward.
+    The ids `tokenizer(..., truncation=True)` gives, straight from the Rust backend's batch encoding: the Python
+    wrapper's per-sequence bookkeeping cost about as much as a small model's forward.
     """
     backend = tokenizer.backend_tokenizer
     backend.enable_truncation(tokenizer.model_max_length, direction="left")
     backend.no_padding()
-    encodings = backend.encode_batch_fast([s.upper() for s in sequences])
-    width = max((len(e.ids) for e in encodings), default=0)
-    ids = np.full((len(encodings), width), tokenizer.pad_token_id, dtype=np.int64)  # [batch, width]
-    mask = np.zeros((len(encodings), width), dtype=np.int64)
-    for row, encoding in enumerate(encodings):
-        ids[row, width - len(encoding.ids) :] = encoding.ids
-        mask[row, width - len(encoding.ids) :] = 1
+    return [encoding.ids for encoding in backend.encode_batch_fast([s.upper() for s in sequences])]
+
+
+def pad_left(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """A model batch from token ids: left-padded to the longest row, with its attention mask."""
+    width = max((len(row) for row in rows), default=0)
+    ids = np.full((len(rows), width), pad_id, dtype=np.int64)  # [batch, width]
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    for index, row in enumerate(rows):
+        ids[index, width - len(row) :] = row
+        mask[index, width - len(row) :] = 1
     return {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+
+
+def tokenize(tokenizer: PreTrainedTokenizerFast, sequences: Sequence[str]) -> dict[str, torch.Tensor]:
+    """A model batch of sequences: what `tokenizer(..., padding="longest", truncation=True)` gives."""
+    return pad_left(encode(tokenizer, sequences), tokenizer.pad_token_id)
+
+
+PREDICT_CHUNK = 8192  # sequences tokenized at a time by predict_log: memory stays flat for any number of genes
 
 
 @torch.no_grad()
 def predict_log(
-    model: CornBertRegressor, tokenizer: PreTrainedTokenizerBase, sequences: Sequence[str], batch_size: int = 32
+    model: CornBertRegressor, tokenizer: PreTrainedTokenizerFast, sequences: Sequence[str], batch_size: int = 32
 ) -> np.ndarray:
-    """Predicted log(TPM+1) per sequence and tissue: [n_sequences, n_tissues] (eval mode, batched, no grad)."""
+    """Predicted log(TPM+1) per sequence and tissue: [n_sequences, n_tissues] (eval mode, batched, no grad).
+
+    Sequences whose ids are the same (within the model's window) are forwarded once, which is what makes
+    mutagenesis cheap: a mutant outside the window, or one BPE merges back to the original's ids, costs nothing.
+    Batches are filled in order of token length, so little of them is padding.
+    """
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    outputs = []
-    for start in range(0, len(sequences), batch_size):
-        batch = {k: v.to(device) for k, v in tokenize(tokenizer, sequences[start : start + batch_size]).items()}
-        with model.inference_autocast(device):
-            output = model(**batch)
-        outputs.append(model.to_log_scale(output.float()).cpu().numpy())
+    predicted = np.zeros((len(sequences), len(model.config.tissues)), dtype=np.float32)
+    for chunk in range(0, len(sequences), PREDICT_CHUNK):
+        index_of: dict[tuple[int, ...], int] = {}
+        inverse = [index_of.setdefault(tuple(ids), len(index_of))
+                   for ids in encode(tokenizer, sequences[chunk : chunk + PREDICT_CHUNK])]  # fmt: skip
+        unique = list(index_of)
+        order = sorted(range(len(unique)), key=lambda i: len(unique[i]))
+        outputs = np.empty((len(unique), len(model.config.tissues)), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = pad_left([unique[i] for i in rows], tokenizer.pad_token_id)
+            with model.inference_autocast(device):
+                output = model(**{key: value.to(device) for key, value in batch.items()})
+            outputs[rows] = model.to_log_scale(output.float()).cpu().numpy()
+        predicted[chunk : chunk + len(inverse)] = outputs[inverse]
     model.train(was_training)
-    if not outputs:
-        return np.zeros((0, len(model.config.tissues)), dtype=np.float32)
-    return np.concatenate(outputs)
+    return predicted
