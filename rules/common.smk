@@ -202,7 +202,16 @@ def replicate_seed(wildcards):
     return config["seed"] + int(wildcards.rep) - 1
 
 
+def finetuned_model_dir(model, rep):
+    """The model directory behind a model name (CornBERT -> the `pretrained` variant) and replicate."""
+    variant = {name: variant for variant, name in MODEL_NAMES.items()}[model]
+    return f"results/finetune/{variant}/rep{rep}/model"
+
+
 def finetuned_model(wildcards):
-    """The model directory behind a prediction table's model name (CornBERT -> the `pretrained` variant)."""
-    variant = {name: variant for variant, name in MODEL_NAMES.items()}[wildcards.model]
-    return f"results/finetune/{variant}/rep{wildcards.rep}/model"
+    return finetuned_model_dir(wildcards.model, wildcards.rep)
+
+
+def motifs_model():
+    """The first replicate of the fine-tuned model named by motifs.model (CornBERT or CornBERT_scratch)."""
+    return finetuned_model_dir(config["motifs"]["model"], 1)

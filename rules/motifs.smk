@@ -1,10 +1,10 @@
 # What the model learned (rules/motifs.smk): motifs in the fine-tuned model's in-silico mutagenesis of test
-# promoters (first replicate, from pretrained weights), found by TF-MoDISco and matched against JASPAR.
+# promoters (first replicate of motifs.model), found by TF-MoDISco and matched against JASPAR.
 
 
 rule discover_motifs:
     input:
-        model="results/finetune/pretrained/rep1/model",
+        model=motifs_model(),
         promoters="results/expression/promoters.fa",
         split="results/expression/split.tsv",
     output:

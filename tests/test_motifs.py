@@ -22,6 +22,7 @@ from cornbert.motifs import (
     Motif,
     attributions,
     discover,
+    hypothetical,
     jaspar_motifs,
     match_jaspar,
     one_hot,
@@ -29,7 +30,7 @@ from cornbert.motifs import (
     summarize,
 )
 from cornbert.tables import read_split
-from finetune_world import make_job, make_world, small_settings
+from finetune_world import TISSUES, make_job, make_world, small_settings
 
 LENGTH, WINDOW = 1000, 150
 CORE = "TATAAATA"  # the demo world's core element (no JASPAR plant entry: JASPAR has no plant TBP matrix)
@@ -77,8 +78,9 @@ def synthetic():
         return np.repeat(np.array(scores)[:, None], 2, axis=1)  # two tissues alike
 
     genes = [f"g{i:02d}" for i in range(60)]
-    hots, hypothetical = attributions(predict, ["leaf", "root"], genes, sequences, WINDOW, None)
-    return sequences, sites, hots, hypothetical, weights
+    hots, deltas = attributions(predict, ["leaf", "root"], genes, sequences, WINDOW)
+    assert deltas.shape == (60, WINDOW, 4, 2)
+    return sequences, sites, hots, hypothetical(deltas, ["leaf", "root"], None), weights
 
 
 def test_ism_contributions_peak_on_the_planted_core_element(synthetic):
@@ -97,6 +99,30 @@ def test_ism_contributions_peak_on_the_planted_core_element(synthetic):
             base = "ACGT".index(sequences[gene][LENGTH - WINDOW + i])
             expected = 0.75 * 2.5 + weights[i, base] - weights[i].mean()
             assert contribution[gene, i] == pytest.approx(expected, abs=1e-4)
+
+
+def test_a_contrast_cancels_what_acts_in_every_tissue_and_keeps_the_tissue_element():
+    """leaf: core; root: core + a root element. The root-vs-mean contrast loses the core and keeps the element,
+    at half its effect (the mean over the two tissues holds the other half)."""
+    rng = np.random.default_rng(5)
+    sequences = []
+    for _ in range(6):
+        sequence = list(rng.choice(list("ACGT"), WINDOW))
+        sequence[-30:-22], sequence[-90:-80] = CORE, WRKY
+        sequences.append("".join(sequence))
+
+    def predict(batch: list[str]) -> np.ndarray:
+        core = np.array([2.5 * (CORE in s[-45:]) for s in batch])
+        return np.stack([core, core + np.array([1.5 * (WRKY in s) for s in batch])], axis=1)
+
+    tissues = ["leaf", "root"]
+    hots, deltas = attributions(predict, tissues, [f"g{i}" for i in range(6)], sequences, WINDOW)
+    mean = (hots * hypothetical(deltas, tissues, None)).sum(axis=2)
+    contrast = (hots * hypothetical(deltas, tissues, "root", contrast=True)).sum(axis=2)
+    core, element = slice(WINDOW - 30, WINDOW - 22), slice(WINDOW - 90, WINDOW - 80)
+    assert (mean[:, core] > 1.5).all()  # 3/4 of the core's 2.5 in both tissues
+    np.testing.assert_allclose(contrast[:, core], 0.0, atol=1e-6)
+    np.testing.assert_allclose(contrast[:, element], 0.75 * 1.5 / 2, atol=1e-6)
 
 
 def test_one_hot_leaves_n_empty():
@@ -151,20 +177,27 @@ def test_rule_outputs_match_the_model_and_reload_in_a_fresh_process(trained_mode
 
     model_dir, world = trained_model
     promoters, split = read_fasta(world / "promoters.fa"), read_split(world / "split.tsv")
-    settings = MotifSettings(genes=8, window=40, seqlet_window=7, seqlet_flank=3, min_seqlets=3, leiden_runs=5)
+    tissues = TISSUES
+    settings = MotifSettings(genes=8, window=40, seqlet_window=7, seqlet_flank=3, min_seqlets=3, leiden_runs=5,
+                             contrasts=tissues[:1])  # fmt: skip
     paths = outputs(tmp_path)
     table = run(model_dir, promoters, world / "promoters.fa", split, settings, seed=0, device="cpu", **paths)
     assert all(path.stat().st_size > 0 for path in paths.values())
 
     script = (
-        "import json, sys, h5py, pandas as pd\n"
-        "from cornbert.motifs import load_attributions\n"
+        "import json, sys, h5py, numpy as np, pandas as pd\n"
+        "from cornbert.motifs import hypothetical, load_attributions\n"
         f"genes, hots, hyp, tissue = load_attributions({str(paths['attributions_path'])!r})\n"
+        f"saved = np.load({str(paths['attributions_path'])!r})\n"
+        "again = hypothetical(saved['ism_delta'], list(saved['tissues']), None)\n"
         f"table = pd.read_csv({str(paths['table_path'])!r}, sep='\\t')\n"
         f"with h5py.File({str(paths['modisco_path'])!r}) as h5:\n"
         "    n = {g: len(h5[g]) for g in ('pos_patterns', 'neg_patterns') if g in h5}\n"
+        "main = table[table.attribution == 'mean over tissues']\n"
         "print(json.dumps({'genes': genes, 'shape': hots.shape, 'hyp': hyp.tolist(), 'tissue': tissue,\n"
-        "                  'columns': list(table.columns), 'rows': len(table), 'patterns': n}))\n"
+        "                  'columns': list(table.columns), 'rows': len(main), 'total': len(table), 'patterns': n,\n"
+        "                  'attributions': sorted(set(table.attribution)), 'delta': list(saved['ism_delta'].shape),\n"
+        "                  'same': bool(np.allclose(again, hyp, atol=1e-6))}))\n"
     )  # fmt: skip
     loaded = json.loads(
         subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True).stdout
@@ -172,8 +205,12 @@ def test_rule_outputs_match_the_model_and_reload_in_a_fresh_process(trained_mode
     test_genes = sorted(split.index[split.eq("test")])
     assert set(loaded["genes"]) <= set(test_genes) and len(loaded["genes"]) == min(8, len(test_genes))
     assert loaded["shape"] == [len(loaded["genes"]), 40, 4]
-    assert loaded["tissue"] is None and loaded["rows"] == len(table) == sum(loaded["patterns"].values())
-    assert loaded["columns"][:6] == ["motif", "sign", "n_seqlets", "consensus", "length", "median_distance"]
+    assert loaded["tissue"] is None and loaded["rows"] == sum(loaded["patterns"].values())
+    assert loaded["total"] == len(table)  # the file holds what run returned
+    assert set(loaded["attributions"]) <= {"mean over tissues", f"{tissues[0]} vs mean"}
+    assert loaded["columns"][:7] == ["motif", "attribution", "sign", "n_seqlets", "consensus", "length",
+                                     "median_distance"]  # fmt: skip
+    assert loaded["delta"] == [len(loaded["genes"]), 40, 4, len(tissues)] and loaded["same"]
     assert "match3_orientation" in loaded["columns"]
 
     # the hypothetical contribution of one base is the model's own prediction change, centred over the 4 bases
@@ -195,6 +232,9 @@ def test_unknown_tissue_and_short_promoters_are_refused_naming_the_file_and_noth
     with pytest.raises(InputError, match=r"model.*no tissue 'xylem'"):
         run(model_dir, promoters, world / "promoters.fa", split, MotifSettings(genes=2, window=20, tissue="xylem"),
             seed=0, device="cpu", **paths)  # fmt: skip
+    with pytest.raises(InputError, match=r"model.*no tissue 'phloem' \(motifs\.contrasts\)"):
+        run(model_dir, promoters, world / "promoters.fa", split,
+            MotifSettings(genes=2, window=20, contrasts=["phloem"]), seed=0, device="cpu", **paths)  # fmt: skip
     with pytest.raises(InputError, match=r"promoters\.fa.*shorter than motifs\.window = 5000"):
         run(model_dir, promoters, world / "promoters.fa", split, MotifSettings(genes=2, window=5000), seed=0,
             device="cpu", **paths)  # fmt: skip
@@ -221,3 +261,18 @@ def test_demo_motifs_recover_the_planted_core_element(demo_run):
     top = table.iloc[0]
     assert contains(top["consensus"], core), top
     assert top["sign"] == "+" and window["min_distance"] - 10 <= top["median_distance"] <= window["max_distance"], top
+    assert top["attribution"] == "mean over tissues"
+
+
+@pytest.mark.slow
+def test_demo_tissue_contrasts_recover_planted_tissue_elements(demo_run):
+    """Each contrast the demo asks for (config.yaml: root, shoot, ear) finds, as a motif that raises expression in
+    that tissue, a planted element acting there, within the elements' window (60-250 bp upstream)."""
+    rule = json.loads((demo_run / "resources/demo/planted_rule.json").read_text())
+    table = pd.read_csv(demo_run / "results/motifs/motifs.tsv", sep="\t")
+    for tissue in ("root", "shoot", "ear"):
+        raising = table[(table.attribution == f"{tissue} vs mean") & (table.sign == "+")]
+        acting = [e for e in rule["elements"] if e["effect"][tissue] > 0]
+        found = [(m.consensus, e["name"]) for m in raising.itertuples() for e in acting
+                 if contains(m.consensus, e["sequence"]) and 50 <= m.median_distance <= 260]  # fmt: skip
+        assert found, f"{tissue}: {raising.consensus.tolist()} hold none of {[e['sequence'] for e in acting]}"

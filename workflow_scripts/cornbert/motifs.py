@@ -18,6 +18,9 @@
    and negative (bases that hold it down). A pattern's PPM is the base frequency of its seqlets, its CWM the mean
    contribution; both are trimmed, as the modisco-lite report trims them, to the positions whose summed |CWM| is at
    least 30 % of the largest.
+   Contrasts (`motifs.contrasts`): the same ISM effects, as the change in one tissue minus the mean change over
+   tissues, each searched on its own. What acts alike in every tissue (a core element) cancels, what acts in that
+   tissue stays: the only way tissue elements surface when a strong core element dominates the mean.
 3. Each trimmed PPM is compared with the JASPAR CORE motifs of a taxonomic group (pyjaspar's bundled SQLite
    database, no network) by Tomtom (memelite.tomtom, memesuite-lite; both strands). q-values are Benjamini-Hochberg
    over a motif's comparisons with every JASPAR motif of the group, as MEME's Tomtom computes them.
@@ -43,7 +46,7 @@ from cornbert.tables import write_tsv
 log = logging.getLogger("cornbert")
 
 TRIM_FRACTION = 0.3  # modisco-lite's report trims patterns to positions with >= 30 % of the largest |CWM| sum
-MOTIF_COLUMNS = ["motif", "sign", "n_seqlets", "consensus", "length", "median_distance"]
+MOTIF_COLUMNS = ["motif", "attribution", "sign", "n_seqlets", "consensus", "length", "median_distance"]
 MATCH_FIELDS = ["id", "name", "pvalue", "qvalue", "orientation"]
 
 
@@ -51,9 +54,11 @@ MATCH_FIELDS = ["id", "name", "pvalue", "qvalue", "orientation"]
 class MotifSettings:
     """The `motifs` config section (config/schema.yaml documents each key)."""
 
+    model: str = "CornBERT"
     genes: int = 200
     window: int = 300
     tissue: str | None = None
+    contrasts: list[str] = field(default_factory=list)
     batch_size: int = 64
     seqlet_window: int = 21
     seqlet_flank: int = 10
@@ -74,6 +79,7 @@ class Motif:
     ppm: np.ndarray
     cwm: np.ndarray
     median_distance: float  # bp upstream of the gene of the seqlets' centres
+    attribution: str = "mean over tissues"  # whose predicted change the contributions are (see `targets`)
     matches: list[dict] = field(default_factory=list)
 
     @property
@@ -89,25 +95,43 @@ def one_hot(sequence: str) -> np.ndarray:
 
 def attributions(
     predict: Predictor, tissues: Sequence[str], gene_ids: Sequence[str], sequences: Sequence[str], window: int,
-    tissue: str | None,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """One-hot [genes, window, 4] and ISM hypothetical contributions [genes, window, 4] of the gene-proximal
-    `window` bp of each promoter (see the module docstring); `tissue` None averages over tissues."""
-    hots, hypothetical = [], []
+    """One-hot [genes, window, 4] and ISM effects [genes, window, 4, tissues] of the gene-proximal `window` bp of
+    each promoter (see the module docstring): predicted change of every substitution, 0 for the reference base."""
+    hots, deltas = [], []
     for gene_id, sequence in zip(gene_ids, sequences, strict=True):
         prefix, proximal = sequence[:-window], sequence[-window:]
         table = saturate(gene_id, proximal, lambda mutants: predict([prefix + m for m in mutants]), tissues)
-        delta = base_effects(table, gene_id, tissue).to_numpy()  # [window, 4], 0 for the reference base
-        hypothetical.append(delta - delta.mean(axis=1, keepdims=True))
+        deltas.append(np.stack([base_effects(table, gene_id, tissue).to_numpy() for tissue in tissues], axis=-1))
         hots.append(one_hot(proximal))
-    return np.stack(hots).astype(np.float32), np.stack(hypothetical).astype(np.float32)
+    return np.stack(hots).astype(np.float32), np.stack(deltas).astype(np.float32)
+
+
+def hypothetical(deltas: np.ndarray, tissues: Sequence[str], tissue: str | None, contrast: bool = False) -> np.ndarray:
+    """TF-MoDISco's hypothetical contributions [genes, window, 4] from ISM effects [genes, window, 4, tissues]: the
+    change in `tissue` (None: the mean over tissues), or with `contrast` the change in `tissue` minus the mean over
+    tissues, which cancels what acts alike everywhere (a core element) and keeps what acts in that tissue."""
+    mean = deltas.mean(axis=-1)
+    delta = mean if tissue is None else deltas[..., list(tissues).index(tissue)]
+    if contrast:
+        delta = delta - mean
+    return (delta - delta.mean(axis=-1, keepdims=True)).astype(np.float32)
+
+
+def targets(settings: MotifSettings) -> list[tuple[str, str | None, bool]]:
+    """(label, tissue, contrast) of each motif discovery run: the main attribution, then each contrast."""
+    main = (settings.tissue or "mean over tissues", settings.tissue, False)
+    return [main] + [(f"{tissue} vs mean", tissue, True) for tissue in settings.contrasts]
 
 
 def save_attributions(path: str | Path, gene_ids: Sequence[str], hots: np.ndarray, hypothetical: np.ndarray,
-                      tissue: str | None) -> None:  # fmt: skip
+                      tissue: str | None, deltas: np.ndarray, tissues: Sequence[str]) -> None:  # fmt: skip
+    """The main attribution (one-hot, hypothetical contributions, its tissue) and every ISM effect, so that other
+    contrasts can be computed without the model."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a file object: savez would append .npz to a path
         np.savez_compressed(handle, gene_ids=np.asarray(gene_ids, dtype=str), one_hot=hots,
-                            hypothetical=hypothetical, tissue=np.asarray(tissue or ""))  # fmt: skip
+                            hypothetical=hypothetical, tissue=np.asarray(tissue or ""), ism_delta=deltas,
+                            tissues=np.asarray(tissues, dtype=str))  # fmt: skip
 
 
 def load_attributions(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray, str | None]:
@@ -145,19 +169,22 @@ def trim(cwm: np.ndarray) -> slice:
     return slice(int(passing.min()), int(passing.max()) + 1)
 
 
-def summarize(patterns: Sequence, sign: str, window: int) -> list[Motif]:
-    """Trimmed motifs of one sign; seqlet centres as bp upstream of the gene (window index i is window - i)."""
+def summarize(patterns: Sequence, sign: str, window: int, attribution: str = "mean over tissues") -> list[Motif]:
+    """Trimmed motifs of one sign; seqlet centres as bp upstream of the gene (window index i is window - i).
+    Names carry the attribution when it is not the main one (`root_vs_mean.pos_pattern_0`)."""
+    prefix = "" if " vs " not in attribution else attribution.replace(" ", "_") + "."
     motifs = []
     for index, pattern in enumerate(patterns):
         span = trim(pattern.contrib_scores)
         centres = np.array([(s.start + s.end) / 2 for s in pattern.seqlets])
         motifs.append(Motif(
-            name=f"{'pos' if sign == '+' else 'neg'}_pattern_{index}",
+            name=f"{prefix}{'pos' if sign == '+' else 'neg'}_pattern_{index}",
             sign=sign,
             n_seqlets=len(pattern.seqlets),
             ppm=np.asarray(pattern.sequence[span], dtype=float),
             cwm=np.asarray(pattern.contrib_scores[span], dtype=float),
             median_distance=float(np.median(window - centres)),
+            attribution=attribution,
         ))  # fmt: skip
     return motifs
 
@@ -202,8 +229,9 @@ def motif_table(motifs: Sequence[Motif], n_matches: int) -> pd.DataFrame:
     columns = MOTIF_COLUMNS + [f"match{k}_{f}" for k in range(1, n_matches + 1) for f in MATCH_FIELDS]
     rows = []
     for motif in motifs:
-        row = {"motif": motif.name, "sign": motif.sign, "n_seqlets": motif.n_seqlets, "consensus": motif.consensus,
-               "length": len(motif.ppm), "median_distance": motif.median_distance}  # fmt: skip
+        row = {"motif": motif.name, "attribution": motif.attribution, "sign": motif.sign,
+               "n_seqlets": motif.n_seqlets, "consensus": motif.consensus, "length": len(motif.ppm),
+               "median_distance": motif.median_distance}  # fmt: skip
         for k, match in enumerate(motif.matches, start=1):
             row.update({f"match{k}_{f}": match[f] for f in MATCH_FIELDS})
         rows.append(row)
@@ -223,14 +251,15 @@ def plot_logos(motifs: Sequence[Motif], path: str | Path) -> None:
         axis.text(0.5, 0.5, "TF-MoDISco found no motif", ha="center", va="center")
         save(figure, path)
         return
-    figure, axes = plt.subplots(len(motifs), 2, figsize=(12, 1.9 * len(motifs)), squeeze=False,
+    figure, axes = plt.subplots(len(motifs), 2, figsize=(12, 2.2 * len(motifs)), squeeze=False,
                                 gridspec_kw={"width_ratios": [1.2, 1.0]})  # fmt: skip
     for motif, (left, right) in zip(motifs, axes, strict=True):
         logomaker.Logo(pd.DataFrame(motif.cwm, columns=list(BASES)), ax=left, color_scheme="classic")
         left.axhline(0, color="grey", linewidth=0.5)
         effect = "raises" if motif.sign == "+" else "lowers"
-        left.set_title(f"{motif.name} ({effect} expression): {motif.n_seqlets} seqlets, {motif.consensus}, "
-                       f"median {motif.median_distance:.0f} bp upstream", loc="left", fontsize=9)  # fmt: skip
+        left.set_title(f"{motif.name} ({effect} expression; {motif.attribution})\n{motif.n_seqlets} seqlets, "
+                       f"{motif.consensus}, median {motif.median_distance:.0f} bp upstream", loc="left",
+                       fontsize=9)  # fmt: skip
         left.set_ylabel("contribution")
         if not motif.matches:
             right.axis("off")
@@ -275,26 +304,32 @@ def run(model: str | Path, promoters: Mapping[str, str], fasta: str | Path, spli
 
     genes = choose_genes(split, promoters, fasta, settings.genes, settings.window, seed)
     predict, tissues = load_predictor(model, settings.batch_size, device)
-    if settings.tissue is not None and settings.tissue not in tissues:
-        raise InputError(
-            model, f"the model has no tissue {settings.tissue!r} (motifs.tissue); it predicts {', '.join(tissues)}"
-        )
-    log.info("ISM of %d test genes x %d bp x 3 substitutions (%s)", len(genes), settings.window,
-             settings.tissue or "mean over tissues")  # fmt: skip
-    hots, hypothetical = attributions(predict, tissues, genes, [promoters[g] for g in genes], settings.window,
-                                      settings.tissue)  # fmt: skip
-    positive, negative = discover(hots, hypothetical, settings)
-    motifs = summarize(positive, "+", settings.window) + summarize(negative, "-", settings.window)
-    motifs.sort(key=lambda m: -m.n_seqlets)
-    log.info("TF-MoDISco: %d motifs (%d raising, %d lowering expression)", len(motifs), len(positive), len(negative))
+    for key, asked in (("motifs.tissue", [settings.tissue] if settings.tissue else []),
+                       ("motifs.contrasts", settings.contrasts)):  # fmt: skip
+        unknown = [t for t in asked if t not in tissues]
+        if unknown:
+            raise InputError(model, f"the model has no tissue {unknown[0]!r} ({key}); it predicts {', '.join(tissues)}")
+    log.info("ISM of %d test genes x %d bp x 3 substitutions", len(genes), settings.window)
+    hots, deltas = attributions(predict, tissues, genes, [promoters[g] for g in genes], settings.window)
+    motifs, main_patterns = [], None
+    for label, tissue, contrast in targets(settings):
+        positive, negative = discover(hots, hypothetical(deltas, tissues, tissue, contrast), settings)
+        if main_patterns is None:
+            main_patterns = (positive, negative)
+        found = summarize(positive, "+", settings.window, label) + summarize(negative, "-", settings.window, label)
+        motifs += sorted(found, key=lambda m: -m.n_seqlets)
+        log.info("TF-MoDISco on %s: %d motifs (%d raising, %d lowering expression)", label, len(found),
+                 len(positive), len(negative))  # fmt: skip
     match_jaspar(motifs, settings.jaspar_release, settings.tax_group, settings.matches)
     table = motif_table(motifs, settings.matches)
     for motif in motifs:
         best = motif.matches[0]
         log.info("%s %s: %d seqlets, best JASPAR match %s %s (q = %.2g)", motif.name, motif.consensus,
                  motif.n_seqlets, best["id"], best["name"], best["qvalue"])  # fmt: skip
-    save_attributions(attributions_path, genes, hots, hypothetical, settings.tissue)
-    with atomic_path(modisco_path) as tmp:
+    save_attributions(attributions_path, genes, hots, hypothetical(deltas, tissues, settings.tissue), settings.tissue,
+                      deltas, tissues)  # fmt: skip
+    with atomic_path(modisco_path) as tmp:  # the main attribution's patterns; contrasts are in the table and logos
+        positive, negative = main_patterns
         save_hdf5(tmp, positive or None, negative or None, settings.seqlet_window)
     plot_logos(motifs, logos_path)
     write_tsv(table, table_path, index=False)
