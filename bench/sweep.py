@@ -32,7 +32,7 @@ from cornbert.fasta import read_fasta  # noqa: E402
 from cornbert.finetune import FinetuneSettings  # noqa: E402
 from cornbert.pretrain import PretrainSettings, pretrain  # noqa: E402
 from cornbert.runtime import configure_logging  # noqa: E402
-from cornbert.splits import reverse_complement  # noqa: E402
+from cornbert.fasta import reverse_complement  # noqa: E402
 from cornbert.tables import read_split  # noqa: E402
 from cornbert.token_store import write_token_store  # noqa: E402
 

@@ -9,7 +9,7 @@ import torch
 
 from cornbert import cnn
 from cornbert.baselines import BowConfig, HandEngConfig, fit_predict
-from cornbert.cis_elements import reverse_complement
+from cornbert.fasta import reverse_complement
 
 TISSUES = ["root", "shoot", "ear"]
 CORE = "TATAAATA"

@@ -29,9 +29,9 @@ from cornbert.splits import (
     make_split,
     overlap_pairs,
     read_promoter_bed,
-    reverse_complement,
     similar_pairs,
 )
+from cornbert.fasta import reverse_complement
 from cornbert.tables import check_split, read_split
 
 ARABIDOPSIS = REPO / "tests" / "data" / "arabidopsis"

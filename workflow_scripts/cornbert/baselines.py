@@ -24,8 +24,8 @@ import pandas as pd
 from sklearn.linear_model import LinearRegression, Ridge
 
 from cornbert import cnn
-from cornbert.cis_elements import ELEMENTS, CisElement, reverse_complement
-from cornbert.fasta import distance_from_gene
+from cornbert.cis_elements import ELEMENTS, CisElement
+from cornbert.fasta import distance_from_gene, reverse_complement
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from cornbert.fasta import reverse_complement
+
 IUPAC = {
     "A": "A", "C": "C", "G": "G", "T": "T",
     "R": "[AG]", "Y": "[CT]", "S": "[CG]", "W": "[AT]", "K": "[GT]", "M": "[AC]",
     "B": "[CGT]", "D": "[AGT]", "H": "[ACT]", "V": "[ACG]", "N": "[ACGT]",
 }  # fmt: skip
-COMPLEMENT = str.maketrans("ACGTRYSWKMBDHVN", "TGCAYRSWMKVHDBN")
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,6 @@ class CisElement:
         patterns = {self.pattern, reverse_complement(self.pattern)} if self.both_strands else {self.pattern}
         alternatives = "|".join("".join(IUPAC[base] for base in p) for p in sorted(patterns))
         return re.compile(f"(?=({alternatives}))")
-
-
-def reverse_complement(pattern: str) -> str:
-    return pattern.translate(COMPLEMENT)[::-1]
 
 
 T5 = "yamamoto2007_table5"

@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cornbert.fasta import reverse_complement
+
 TISSUES = ["root", "shoot", "base", "middle", "tassel", "ear", "embryo", "endosperm", "anther", "tip"]
 PROMOTER_LENGTH = 1000
 BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
@@ -112,10 +114,6 @@ class Genome:
     name: str
     chromosomes: dict[str, str]
     genes: list[Gene]
-
-
-def reverse_complement(sequence: str) -> str:
-    return sequence.encode().translate(COMPLEMENT)[::-1].decode()
 
 
 def random_bases(rng: np.random.Generator, length: int, gc: float) -> np.ndarray:

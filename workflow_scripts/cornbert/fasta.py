@@ -63,6 +63,15 @@ def sequences_for(ids: Sequence[str], sequences: Mapping[str, str], path: str | 
     return [sequences[name] for name in ids]
 
 
+# IUPAC codes too (R = A/G pairs with Y = C/T, ...), case kept: soft-masked bases stay lowercase.
+COMPLEMENT = str.maketrans("ACGTNRYSWKMBDHVacgtnryswkmbdhv", "TGCANYRSWMKVHDBtgcanyrswmkvhdb")
+
+
+def reverse_complement(sequence: str) -> str:
+    """The other strand of `sequence`, read 5' -> 3'."""
+    return sequence.translate(COMPLEMENT)[::-1]
+
+
 def distance_from_gene(index: np.ndarray | int, length: int) -> np.ndarray | int:
     """bp upstream of the gene of promoter index `index`: 1 for the last base (promoters end at the gene).
 

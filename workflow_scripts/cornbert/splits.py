@@ -24,14 +24,13 @@ import numpy as np
 import pandas as pd
 
 from cornbert.errors import InputError
-from cornbert.fasta import write_fasta
+from cornbert.fasta import reverse_complement, write_fasta
 from cornbert.tables import SPLITS
 
 log = logging.getLogger(__name__)
 
 MODES = ("random", "homology", "chromosome")
 BED_COLUMNS = ["chrom", "start", "end", "gene_id", "score", "strand"]
-COMPLEMENT = str.maketrans("ACGTN", "TGCAN")
 Pair = tuple[str, str]
 
 
@@ -77,16 +76,12 @@ def overlap_pairs(bed: pd.DataFrame, min_overlap: int = 1) -> set[Pair]:
     return pairs
 
 
-def reverse_complement(sequence: str) -> str:
-    return sequence.upper().translate(COMPLEMENT)[::-1]
-
-
 def identical_pairs(sequences: Mapping[str, str]) -> set[Pair]:
     """Pairs with the same sequence on either strand (exact, independent of any aligner)."""
     by_sequence: dict[str, list[str]] = {}
     for gene, sequence in sequences.items():
         sequence = sequence.upper()
-        by_sequence.setdefault(min(sequence, reverse_complement(sequence)), []).append(gene)
+        by_sequence.setdefault(min(sequence, reverse_complement(sequence.upper())), []).append(gene)
     return {_ordered(a, b) for genes in by_sequence.values() for a, b in combinations(genes, 2)}
 
 

@@ -37,11 +37,10 @@ import pandas as pd
 import pysam
 
 from cornbert.errors import InputError
-from cornbert.fasta import distance_from_gene, open_text
+from cornbert.fasta import distance_from_gene, open_text, reverse_complement
 from cornbert.genome import check_genes_on_chromosomes, read_genes, write_indexed_fasta
 from cornbert.predict import Predictor, add_model_arguments, load_predictor, start_command
 from cornbert.promoters import PromoterSettings, Region, clean_sequences, cut_sequences, plan_regions
-from cornbert.cis_elements import reverse_complement
 from cornbert.tables import write_tsv
 
 log = logging.getLogger("cornbert")
