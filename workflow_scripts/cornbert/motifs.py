@@ -48,6 +48,7 @@ log = logging.getLogger("cornbert")
 TRIM_FRACTION = 0.3  # modisco-lite's report trims patterns to positions with >= 30 % of the largest |CWM| sum
 MOTIF_COLUMNS = ["motif", "attribution", "sign", "n_seqlets", "consensus", "length", "median_distance"]
 MATCH_FIELDS = ["id", "name", "pvalue", "qvalue", "orientation"]
+MEAN = "mean over tissues"  # the attribution label of the default search
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ class Motif:
     ppm: np.ndarray
     cwm: np.ndarray
     median_distance: float  # bp upstream of the gene of the seqlets' centres
-    attribution: str = "mean over tissues"  # whose predicted change the contributions are (see `targets`)
+    attribution: str = MEAN  # whose predicted change the contributions are (see `targets`)
     matches: list[dict] = field(default_factory=list)
 
     @property
@@ -120,7 +121,7 @@ def hypothetical(deltas: np.ndarray, tissues: Sequence[str], tissue: str | None,
 
 def targets(settings: MotifSettings) -> list[tuple[str, str | None, bool]]:
     """(label, tissue, contrast) of each motif discovery run: the main attribution, then each contrast."""
-    main = (settings.tissue or "mean over tissues", settings.tissue, False)
+    main = (settings.tissue or MEAN, settings.tissue, False)
     return [main] + [(f"{tissue} vs mean", tissue, True) for tissue in settings.contrasts]
 
 
@@ -169,7 +170,7 @@ def trim(cwm: np.ndarray) -> slice:
     return slice(int(passing.min()), int(passing.max()) + 1)
 
 
-def summarize(patterns: Sequence, sign: str, window: int, attribution: str = "mean over tissues") -> list[Motif]:
+def summarize(patterns: Sequence, sign: str, window: int, attribution: str = MEAN) -> list[Motif]:
     """Trimmed motifs of one sign; seqlet centres as bp upstream of the gene (window index i is window - i).
     Names carry the attribution when it is not the main one (`root_vs_mean.pos_pattern_0`)."""
     prefix = "" if " vs " not in attribution else attribution.replace(" ", "_") + "."
@@ -311,11 +312,11 @@ def run(model: str | Path, promoters: Mapping[str, str], fasta: str | Path, spli
             raise InputError(model, f"the model has no tissue {unknown[0]!r} ({key}); it predicts {', '.join(tissues)}")
     log.info("ISM of %d test genes x %d bp x 3 substitutions", len(genes), settings.window)
     hots, deltas = attributions(predict, tissues, genes, [promoters[g] for g in genes], settings.window)
-    motifs, main_patterns = [], None
+    motifs, searches = [], []
     for label, tissue, contrast in targets(settings):
-        positive, negative = discover(hots, hypothetical(deltas, tissues, tissue, contrast), settings)
-        if main_patterns is None:
-            main_patterns = (positive, negative)
+        contributions = hypothetical(deltas, tissues, tissue, contrast)
+        positive, negative = discover(hots, contributions, settings)
+        searches.append((contributions, positive, negative))
         found = summarize(positive, "+", settings.window, label) + summarize(negative, "-", settings.window, label)
         motifs += sorted(found, key=lambda m: -m.n_seqlets)
         log.info("TF-MoDISco on %s: %d motifs (%d raising, %d lowering expression)", label, len(found),
@@ -326,10 +327,9 @@ def run(model: str | Path, promoters: Mapping[str, str], fasta: str | Path, spli
         best = motif.matches[0]
         log.info("%s %s: %d seqlets, best JASPAR match %s %s (q = %.2g)", motif.name, motif.consensus,
                  motif.n_seqlets, best["id"], best["name"], best["qvalue"])  # fmt: skip
-    save_attributions(attributions_path, genes, hots, hypothetical(deltas, tissues, settings.tissue), settings.tissue,
-                      deltas, tissues)  # fmt: skip
-    with atomic_path(modisco_path) as tmp:  # the main attribution's patterns; contrasts are in the table and logos
-        positive, negative = main_patterns
+    main, positive, negative = searches[0]  # the main search; contrasts are in the table and logos
+    save_attributions(attributions_path, genes, hots, main, settings.tissue, deltas, tissues)
+    with atomic_path(modisco_path) as tmp:
         save_hdf5(tmp, positive or None, negative or None, settings.seqlet_window)
     plot_logos(motifs, logos_path)
     write_tsv(table, table_path, index=False)

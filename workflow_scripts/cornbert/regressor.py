@@ -25,6 +25,7 @@ from transformers import (
 )
 
 from cornbert.model import position_ids
+from cornbert.tokenizer import encode_ids
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
 PRECISIONS = ("fp32", "bf16")
@@ -241,18 +242,6 @@ def load_regressor(model_dir: str | Path) -> tuple[CornBertRegressor, PreTrained
     return model, tokenizer, list(model.config.tissues)
 
 
-def encode(tokenizer: PreTrainedTokenizerFast, sequences: Sequence[str]) -> list[list[int]]:
-    """Token ids per sequence (uppercased), truncated to the tokenizer's maximum keeping the gene-proximal end.
-
-    The ids `tokenizer(..., truncation=True)` gives, straight from the Rust backend's batch encoding: the Python
-    wrapper's per-sequence bookkeeping cost about as much as a small model's forward.
-    """
-    backend = tokenizer.backend_tokenizer
-    backend.enable_truncation(tokenizer.model_max_length, direction="left")
-    backend.no_padding()
-    return [encoding.ids for encoding in backend.encode_batch_fast([s.upper() for s in sequences])]
-
-
 def pad_left(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tensor]:
     """A model batch from token ids: left-padded to the longest row, with its attention mask."""
     width = max((len(row) for row in rows), default=0)
@@ -266,7 +255,7 @@ def pad_left(rows: Sequence[Sequence[int]], pad_id: int) -> dict[str, torch.Tens
 
 def tokenize(tokenizer: PreTrainedTokenizerFast, sequences: Sequence[str]) -> dict[str, torch.Tensor]:
     """A model batch of sequences: what `tokenizer(..., padding="longest", truncation=True)` gives."""
-    return pad_left(encode(tokenizer, sequences), tokenizer.pad_token_id)
+    return pad_left(encode_ids(tokenizer, [s.upper() for s in sequences]), tokenizer.pad_token_id)
 
 
 PREDICT_CHUNK = 8192  # sequences tokenized at a time by predict_log: memory stays flat for any number of genes
@@ -287,9 +276,9 @@ def predict_log(
     device = next(model.parameters()).device
     predicted = np.zeros((len(sequences), len(model.config.tissues)), dtype=np.float32)
     for chunk in range(0, len(sequences), PREDICT_CHUNK):
+        upper = [s.upper() for s in sequences[chunk : chunk + PREDICT_CHUNK]]
         index_of: dict[tuple[int, ...], int] = {}
-        inverse = [index_of.setdefault(tuple(ids), len(index_of))
-                   for ids in encode(tokenizer, sequences[chunk : chunk + PREDICT_CHUNK])]  # fmt: skip
+        inverse = [index_of.setdefault(tuple(ids), len(index_of)) for ids in encode_ids(tokenizer, upper)]
         unique = list(index_of)
         order = sorted(range(len(unique)), key=lambda i: len(unique[i]))
         outputs = np.empty((len(unique), len(model.config.tissues)), dtype=np.float32)

@@ -81,7 +81,7 @@ def identical_pairs(sequences: Mapping[str, str]) -> set[Pair]:
     by_sequence: dict[str, list[str]] = {}
     for gene, sequence in sequences.items():
         sequence = sequence.upper()
-        by_sequence.setdefault(min(sequence, reverse_complement(sequence.upper())), []).append(gene)
+        by_sequence.setdefault(min(sequence, reverse_complement(sequence)), []).append(gene)
     return {_ordered(a, b) for genes in by_sequence.values() for a, b in combinations(genes, 2)}
 
 

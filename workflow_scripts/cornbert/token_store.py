@@ -23,9 +23,10 @@ from itertools import chain
 from pathlib import Path
 
 import numpy as np
+from transformers import PreTrainedTokenizerFast
 
 from cornbert.errors import InputError
-from cornbert.tokenizer import load_tokenizer
+from cornbert.tokenizer import encode_ids, load_tokenizer
 
 log = logging.getLogger("cornbert.token_store")
 
@@ -65,16 +66,12 @@ def write_token_store(corpus: str | Path, tokenizer_dir: str | Path, output_dir:
     if len(tokenizer) > np.iinfo(ID_DTYPE).max + 1:
         raise InputError(tokenizer_dir, f"vocabulary of {len(tokenizer):,} tokens does not fit the token store's "
                                         f"uint16 ids (at most {np.iinfo(ID_DTYPE).max + 1:,})")  # fmt: skip
-    backend = tokenizer.backend_tokenizer
-    # What tokenizer(..., truncation=True) sets: drop the distal (left) end beyond model_max_length.
-    backend.enable_truncation(tokenizer.model_max_length, direction=tokenizer.truncation_side)
-    backend.no_padding()
     output = Path(output_dir)
     staging = output.with_name(f".{output.name}.part")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
-        header = _write_arrays(corpus, backend, staging)
+        header = _write_arrays(corpus, tokenizer, staging)
         header |= {"vocab_size": len(tokenizer), "max_length": tokenizer.model_max_length,
                    "tokenizer_sha256": tokenizer_sha256(tokenizer_dir)}  # fmt: skip
         (staging / HEADER).write_text(json.dumps(header, indent=1) + "\n")
@@ -88,16 +85,16 @@ def write_token_store(corpus: str | Path, tokenizer_dir: str | Path, output_dir:
     return header
 
 
-def _write_arrays(corpus: str | Path, backend, staging: Path) -> dict:
+def _write_arrays(corpus: str | Path, tokenizer: PreTrainedTokenizerFast, staging: Path) -> dict:
     corpus_digest = hashlib.sha256()
     count = tokens = 0
     with (open(staging / "ids.bin", "wb") as ids, open(staging / "offsets.bin", "wb") as offsets,
           open(staging / "hashes.bin", "wb") as hashes):  # fmt: skip
         offsets.write(np.zeros(1, np.int64).tobytes())
         for chunk in _chunks(corpus, corpus_digest):
-            encodings = backend.encode_batch_fast(chunk)  # no character offsets: ids are all we keep
-            lengths = np.fromiter((len(e.ids) for e in encodings), np.int64, len(encodings))
-            flat = np.fromiter(chain.from_iterable(e.ids for e in encodings), ID_DTYPE, int(lengths.sum()))
+            rows = encode_ids(tokenizer, chunk)
+            lengths = np.fromiter((len(row) for row in rows), np.int64, len(rows))
+            flat = np.fromiter(chain.from_iterable(rows), ID_DTYPE, int(lengths.sum()))
             ids.write(flat.tobytes())
             offsets.write((tokens + np.cumsum(lengths)).tobytes())
             hashes.write(np.array([sequence_hash(s.encode()) for s in chunk], np.uint64).tobytes())
