@@ -29,6 +29,7 @@ from cornbert.motifs import (
     run,
     summarize,
 )
+from cornbert.saturation import base_effects, effect_array, saturate
 from cornbert.tables import read_split
 from finetune_world import TISSUES, make_job, make_world, small_settings
 
@@ -127,6 +128,25 @@ def test_a_contrast_cancels_what_acts_in_every_tissue_and_keeps_the_tissue_eleme
 
 def test_one_hot_leaves_n_empty():
     np.testing.assert_array_equal(one_hot("ACGTN"), np.vstack([np.eye(4), np.zeros(4)]))
+
+
+def test_ism_effects_of_all_tissues_equal_the_per_tissue_effect_tracks():
+    """effect_array (one pivot for every tissue, used for motifs) against base_effects (the saturation figure's
+    per-tissue grid), on a promoter with an N (four substitutions there) and tissue-specific predictions."""
+    tissues = ["leaf", "root", "seed"]
+    weights = np.random.default_rng(2).normal(size=(3, 12, 4))
+
+    def predict(batch: list[str]) -> np.ndarray:
+        return np.array([[sum(w[i, "ACGT".index(b)] for i, b in enumerate(s) if b in "ACGT") for w in weights]
+                         for s in batch])  # fmt: skip
+
+    table = saturate("g1", "ACGTNACGTTGA", predict, tissues)
+    effects = effect_array(table, tissues)  # [12, 4, 3]
+    assert effects.shape == (12, 4, 3)
+    for t, tissue in enumerate(tissues):
+        np.testing.assert_array_equal(effects[..., t], base_effects(table, "g1", tissue).to_numpy())
+    assert (effects[4] != 0).all()  # the N: every base is a substitution
+    assert (effects[0, 0] == 0).all() and (effects[0, 1:] != 0).all()  # A: the reference base holds 0
 
 
 def test_modisco_finds_both_planted_elements_and_jaspar_names_the_known_one(synthetic):

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 from transformers import RobertaConfig
 
@@ -69,6 +70,7 @@ class FinetuneSettings:
     head_norm: str = "none"
     pooling_bins: int = 1
     norm_calibration_genes: int = 512
+    ema_decay: float | None = None
     eval_interval: int = 50
     keep_best: bool = True
     checkpoint_interval: int = 100
@@ -382,6 +384,12 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
     model.to(context.device)
     model.train()
     std_tensor = torch.tensor(std, dtype=torch.float32, device=context.device)
+    # Scored and saved: an exponential moving average of the weights when ema_decay is set (it smooths the
+    # step-to-step swings that a small validation set would otherwise pick the best of), else the weights.
+    averaged = None
+    if settings.ema_decay is not None:
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=False)
+    scored = model if averaged is None else averaged.module
 
     groups = parameter_groups(model, settings, job.pretrained)
     optimizer = make_optimizer(groups, settings)
@@ -401,6 +409,8 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
         restore_rng_states(checkpoint["rng"])
         records, best, start_step = checkpoint["records"], checkpoint["best"], checkpoint["step"]
         train_sums = checkpoint["train_sums"]
+        if averaged is not None:
+            averaged.load_state_dict(checkpoint["averaged"])
         log.info("resumed from checkpoint %s at step %d", checkpoint_path, start_step)
 
     def phase_at(step: int) -> str:
@@ -431,20 +441,22 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
             train_sums += torch.tensor([log_sum.item(), target.numel()], dtype=torch.float64)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        if averaged is not None:
+            averaged.update_parameters(model)
 
         done = step + 1
         if done % settings.eval_interval == 0 or done == settings.max_steps:
             sums = distributed.all_reduce_sum(train_sums, context)
             train_loss = float(sums[0] / sums[1])
             train_sums.zero_()
-            recalibrate_norm(model, train_data, settings, context)
-            validation_loss = evaluate(model, validation_data, std_tensor, settings, context)
+            recalibrate_norm(scored, train_data, settings, context)
+            validation_loss = evaluate(scored, validation_data, std_tensor, settings, context)
             records += [
                 {"step": done, "phase": phase_at(step), "split": "train", "loss": train_loss},
                 {"step": done, "phase": phase_at(step), "split": "validation", "loss": validation_loss},
             ]
             if validation_loss < best["loss"]:
-                state = {name: value.detach().cpu().clone() for name, value in model.state_dict().items()}
+                state = {name: value.detach().cpu().clone() for name, value in scored.state_dict().items()}
                 best = {"loss": validation_loss, "step": done, "state": state}
             if context.is_main:
                 progress.set_postfix(train=f"{train_loss:.3f}", validation=f"{validation_loss:.3f}")
@@ -454,7 +466,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
                 training.save_checkpoint(checkpoint_path, {
                     "fingerprint": expected, "step": done, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "rng": rng_states(), "records": records, "best": best,
-                    "train_sums": train_sums,
+                    "train_sums": train_sums, "averaged": None if averaged is None else averaged.state_dict(),
                 })  # fmt: skip
                 log.info("checkpoint at step %d: %s", done, checkpoint_path)
             distributed.barrier(context)
@@ -463,6 +475,8 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
     if settings.keep_best and best["state"] is not None:
         model.load_state_dict(best["state"])
         log.info("keeping the weights of step %d (lowest validation MSE(log) %.4f)", best["step"], best["loss"])
+    elif averaged is not None:
+        model.load_state_dict(scored.state_dict())
     if context.is_main:
         write_outputs(job, model, tokenizer, records, boundaries, genes, best, mean_predictor_loss(targets, genes))
         shutil.rmtree(job.checkpoint_dir, ignore_errors=True)

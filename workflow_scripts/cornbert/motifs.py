@@ -40,7 +40,7 @@ import pandas as pd
 from cornbert.errors import InputError
 from cornbert.predict import Predictor
 from cornbert.runtime import atomic_path
-from cornbert.saturation import BASES, base_effects, saturate
+from cornbert.saturation import BASES, effect_array, saturate
 from cornbert.tables import write_tsv
 
 log = logging.getLogger("cornbert")
@@ -103,7 +103,7 @@ def attributions(
     for gene_id, sequence in zip(gene_ids, sequences, strict=True):
         prefix, proximal = sequence[:-window], sequence[-window:]
         table = saturate(gene_id, proximal, lambda mutants: predict([prefix + m for m in mutants]), tissues)
-        deltas.append(np.stack([base_effects(table, gene_id, tissue).to_numpy() for tissue in tissues], axis=-1))
+        deltas.append(effect_array(table, tissues))
         hots.append(one_hot(proximal))
     return np.stack(hots).astype(np.float32), np.stack(deltas).astype(np.float32)
 
@@ -170,10 +170,9 @@ def trim(cwm: np.ndarray) -> slice:
     return slice(int(passing.min()), int(passing.max()) + 1)
 
 
-def summarize(patterns: Sequence, sign: str, window: int, attribution: str = MEAN) -> list[Motif]:
+def summarize(patterns: Sequence, sign: str, window: int, attribution: str = MEAN, prefix: str = "") -> list[Motif]:
     """Trimmed motifs of one sign; seqlet centres as bp upstream of the gene (window index i is window - i).
-    Names carry the attribution when it is not the main one (`root_vs_mean.pos_pattern_0`)."""
-    prefix = "" if " vs " not in attribution else attribution.replace(" ", "_") + "."
+    `prefix` tells a contrast's motifs from the main search's (`root_vs_mean.pos_pattern_0`)."""
     motifs = []
     for index, pattern in enumerate(patterns):
         span = trim(pattern.contrib_scores)
@@ -317,7 +316,9 @@ def run(model: str | Path, promoters: Mapping[str, str], fasta: str | Path, spli
         contributions = hypothetical(deltas, tissues, tissue, contrast)
         positive, negative = discover(hots, contributions, settings)
         searches.append((contributions, positive, negative))
-        found = summarize(positive, "+", settings.window, label) + summarize(negative, "-", settings.window, label)
+        prefix = label.replace(" ", "_") + "." if contrast else ""
+        found = [*summarize(positive, "+", settings.window, label, prefix),
+                 *summarize(negative, "-", settings.window, label, prefix)]  # fmt: skip
         motifs += sorted(found, key=lambda m: -m.n_seqlets)
         log.info("TF-MoDISco on %s: %d motifs (%d raising, %d lowering expression)", label, len(found),
                  len(positive), len(negative))  # fmt: skip

@@ -94,6 +94,14 @@ def top_edits(table: pd.DataFrame, tissues: Sequence[str], top: int) -> pd.DataF
     return pd.concat(parts, ignore_index=True)[EDIT_COLUMNS]
 
 
+def effect_array(table: pd.DataFrame, tissues: Sequence[str]) -> np.ndarray:
+    """[positions, 4, tissues]: delta of each alternative base (A, C, G, T; 0 for the reference base) per tissue,
+    from the table of one gene (one pivot for all tissues)."""
+    grid = table.pivot_table(index="index", columns=["alt", "tissue"], values="delta", aggfunc="mean")
+    grid = grid.reindex(columns=pd.MultiIndex.from_product([list(BASES), list(tissues)])).fillna(0.0)
+    return grid.to_numpy().reshape(len(grid), len(BASES), len(tissues))
+
+
 def base_effects(table: pd.DataFrame, gene_id: str, tissue: str | None) -> pd.DataFrame:
     """Per promoter index: delta of each alternative base (columns A, C, G, T; 0 for the reference base), in
     `tissue` or averaged over tissues."""
