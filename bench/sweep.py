@@ -49,6 +49,11 @@ VARIANTS = {
     "mlm4000_bins4": (("proximal", 4000), True, {"pooling_bins": 4}),
     "windows_mlm4000_bins4": (("windows", 4000), True, {"pooling_bins": 4}),
     "mlm4000_mean": (("proximal", 4000), True, {"pooling_bins": 1}),
+    # The demo's fine-tuning (mean pooling) with fewer steps.
+    "mean_steps300": (None, True, {"pooling_bins": 1, "max_steps": 300}),
+    "mean_scratch_steps300": (None, False, {"pooling_bins": 1, "max_steps": 300}),
+    "mean_steps200": (None, True, {"pooling_bins": 1, "max_steps": 200}),
+    "mean_scratch_steps200": (None, False, {"pooling_bins": 1, "max_steps": 200}),
 }
 WINDOWS = 3
 

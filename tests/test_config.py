@@ -83,12 +83,15 @@ def test_the_paper_recipe_is_the_study_and_the_demo_runs_the_laptop_recipe_but_i
     demo = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
     assert demo["recipe"] == "laptop"
     laptop = yaml.safe_load((RECIPES / "laptop.yaml").read_text())
-    # Measured departures (config.yaml says why): the demo pools with the study's mean, the recipe over 4 bins; its
-    # motif search reaches the tissue elements' window and attributes the model that learned them.
+    # Measured departures (config.yaml says why): the demo pools with the study's mean, the recipe over 4 bins, and
+    # fine-tunes 300 steps, the recipe 500; its motif search reaches the tissue elements' window and attributes the
+    # model that learned them.
     assert laptop["finetune"]["pooling_bins"] == 4 and effective(demo)["finetune"]["pooling_bins"] == 1
+    assert laptop["finetune"]["max_steps"] == 500 and effective(demo)["finetune"]["max_steps"] == 300
     motifs = {"model": "CornBERT_scratch", "genes": 100, "window": 250, "contrasts": ["root", "shoot", "ear"]}
     assert effective(demo)["motifs"] | motifs == effective(demo)["motifs"]
-    demo_recipe = laptop | {"finetune": laptop["finetune"] | {"pooling_bins": 1}, "motifs": laptop["motifs"] | motifs}
+    finetune = laptop["finetune"] | {"pooling_bins": 1, "max_steps": 300}
+    demo_recipe = laptop | {"finetune": finetune, "motifs": laptop["motifs"] | motifs}
     assert deep_merge(effective(demo), demo_recipe) == effective(demo)  # no other demo-only settings
 
 

@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from tqdm import tqdm
 from transformers import RobertaConfig
 
@@ -70,7 +69,6 @@ class FinetuneSettings:
     head_norm: str = "none"
     pooling_bins: int = 1
     norm_calibration_genes: int = 512
-    ema_decay: float | None = None
     eval_interval: int = 50
     keep_best: bool = True
     checkpoint_interval: int = 100
@@ -384,12 +382,6 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
     model.to(context.device)
     model.train()
     std_tensor = torch.tensor(std, dtype=torch.float32, device=context.device)
-    # Scored and saved: an exponential moving average of the weights when ema_decay is set (it smooths the
-    # step-to-step swings that a small validation set would otherwise pick the best of), else the weights.
-    averaged = None
-    if settings.ema_decay is not None:
-        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(settings.ema_decay), use_buffers=False)
-    scored = model if averaged is None else averaged.module
 
     groups = parameter_groups(model, settings, job.pretrained)
     optimizer = make_optimizer(groups, settings)
@@ -409,8 +401,6 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
         restore_rng_states(checkpoint["rng"])
         records, best, start_step = checkpoint["records"], checkpoint["best"], checkpoint["step"]
         train_sums = checkpoint["train_sums"]
-        if averaged is not None:
-            averaged.load_state_dict(checkpoint["averaged"])
         log.info("resumed from checkpoint %s at step %d", checkpoint_path, start_step)
 
     def phase_at(step: int) -> str:
@@ -441,22 +431,20 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
             train_sums += torch.tensor([log_sum.item(), target.numel()], dtype=torch.float64)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        if averaged is not None:
-            averaged.update_parameters(model)
 
         done = step + 1
         if done % settings.eval_interval == 0 or done == settings.max_steps:
             sums = distributed.all_reduce_sum(train_sums, context)
             train_loss = float(sums[0] / sums[1])
             train_sums.zero_()
-            recalibrate_norm(scored, train_data, settings, context)
-            validation_loss = evaluate(scored, validation_data, std_tensor, settings, context)
+            recalibrate_norm(model, train_data, settings, context)
+            validation_loss = evaluate(model, validation_data, std_tensor, settings, context)
             records += [
                 {"step": done, "phase": phase_at(step), "split": "train", "loss": train_loss},
                 {"step": done, "phase": phase_at(step), "split": "validation", "loss": validation_loss},
             ]
             if validation_loss < best["loss"]:
-                state = {name: value.detach().cpu().clone() for name, value in scored.state_dict().items()}
+                state = {name: value.detach().cpu().clone() for name, value in model.state_dict().items()}
                 best = {"loss": validation_loss, "step": done, "state": state}
             if context.is_main:
                 progress.set_postfix(train=f"{train_loss:.3f}", validation=f"{validation_loss:.3f}")
@@ -466,7 +454,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
                 training.save_checkpoint(checkpoint_path, {
                     "fingerprint": expected, "step": done, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "rng": rng_states(), "records": records, "best": best,
-                    "train_sums": train_sums, "averaged": None if averaged is None else averaged.state_dict(),
+                    "train_sums": train_sums,
                 })  # fmt: skip
                 log.info("checkpoint at step %d: %s", done, checkpoint_path)
             distributed.barrier(context)
@@ -475,10 +463,10 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
     if settings.keep_best and best["state"] is not None:
         model.load_state_dict(best["state"])
         log.info("keeping the weights of step %d (lowest validation MSE(log) %.4f)", best["step"], best["loss"])
-    elif averaged is not None:
-        model.load_state_dict(scored.state_dict())
     if context.is_main:
-        write_outputs(job, model, tokenizer, records, boundaries, genes, best, mean_predictor_loss(targets, genes))
+        trained_on = f"{context.device.type} x {context.world_size} process(es), {torch.get_num_threads()} torch thread(s)"
+        write_outputs(job, model, tokenizer, records, boundaries, genes, best, mean_predictor_loss(targets, genes),
+                      trained_on)  # fmt: skip
         shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
     distributed.barrier(context)
 
@@ -493,14 +481,14 @@ def mean_predictor_loss(targets: pd.DataFrame, genes: dict[str, list[str]]) -> f
     return float(((validation - targets.loc[genes["train"]].mean()) ** 2).to_numpy().mean())
 
 
-def write_outputs(job, model, tokenizer, records, boundaries, genes, best, reference: float) -> None:
+def write_outputs(job, model, tokenizer, records, boundaries, genes, best, reference: float, trained_on: str) -> None:
     model_dir = Path(job.model_dir)
     tmp_dir = model_dir.with_name(f".{model_dir.name}.part")
     shutil.rmtree(tmp_dir, ignore_errors=True)
     model.cpu().save_pretrained(tmp_dir)
     tokenizer.save_pretrained(tmp_dir)
     losses = pd.DataFrame.from_records(records, columns=["step", "phase", "split", "loss"])
-    (tmp_dir / "README.md").write_text(model_card(job, model, losses, genes, best, reference))
+    (tmp_dir / "README.md").write_text(model_card(job, model, losses, genes, best, reference, trained_on))
     shutil.rmtree(model_dir, ignore_errors=True)
     tmp_dir.rename(model_dir)
     write_tsv(losses, job.loss_tsv, index=False)
@@ -541,7 +529,7 @@ def plot_loss(
     plt.close(figure)
 
 
-def model_card(job, model, losses: pd.DataFrame, genes, best, reference: float) -> str:
+def model_card(job, model, losses: pd.DataFrame, genes, best, reference: float, trained_on: str) -> str:
     config = model.config
     validation = losses[losses["split"] == "validation"]
     final = float(validation["loss"].iloc[-1]) if len(validation) else float("nan")
@@ -580,6 +568,9 @@ log_tpm = predict_log(model, tokenizer, ["ACGT..."], batch_size=32)  # [n, {len(
 or on the command line: `cornbert-predict --model {job.model_dir} --fasta promoters.fa --output predictions.tsv`.
 
 ## Fine-tuning settings
+Trained on {trained_on}, torch {torch.__version__}, seed {job.seed}. The same inputs, settings, seed and thread
+count give the same weights; another thread count sums in another order and can end noticeably elsewhere (README,
+Reproducibility).
 ```json
 {settings}
 ```
