@@ -1,5 +1,6 @@
-"""Variants of the laptop recipe on a real set, fine-tuned with several seeds each and scored side by side: what
-pretraining budget, pooling and initialisation buy on a real genome (BENCHMARKS.md section 9).
+"""Variants of the laptop recipe on a real set (or a finished demo run), fine-tuned with several seeds each and
+scored side by side: what pretraining budget, pooling, initialisation and training length buy (BENCHMARKS.md
+sections 9 and 11).
 
     python bench/sweep.py --data DIR --out DIR [--seeds 3] [--variants NAME ...] [--max-steps N]
 
