@@ -196,7 +196,8 @@ def test_outputs_load_back_in_one_call(world, tmp_path):
     assert tissues == ["root", "leaf", "seed"]
     card = (out / "model" / "README.md").read_text()
     assert card.count("Validation") >= 2
-    assert f"Trained on cpu x 1 process(es), {torch.get_num_threads()} torch thread(s), torch {torch.__version__}, seed 7" in card
+    threads = torch.get_num_threads()
+    assert f"Trained on cpu x 1 process(es), {threads} torch thread(s), torch {torch.__version__}, seed 7" in card
     targets = pd.read_csv(world / "targets.tsv", sep="\t", index_col=0)
     assert model.config.target_mean != [0.0, 0.0, 0.0] and len(model.config.target_std) == 3
     predictions = predict_log(model, tokenizer, ["ACGT" * 75, "TTTT" * 75], batch_size=1)

@@ -464,7 +464,8 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
         model.load_state_dict(best["state"])
         log.info("keeping the weights of step %d (lowest validation MSE(log) %.4f)", best["step"], best["loss"])
     if context.is_main:
-        trained_on = f"{context.device.type} x {context.world_size} process(es), {torch.get_num_threads()} torch thread(s)"
+        threads = torch.get_num_threads()
+        trained_on = f"{context.device.type} x {context.world_size} process(es), {threads} torch thread(s)"
         write_outputs(job, model, tokenizer, records, boundaries, genes, best, mean_predictor_loss(targets, genes),
                       trained_on)  # fmt: skip
         shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
