@@ -129,6 +129,9 @@ DETAILS["tokenizer"] = _tokenizer_details
 TITLES["tokenizer"] = "2. Tokenizer"
 
 
+CONTENDERS = {"ours": "ours", "ours_eager": "ours, not compiled", "hf_trainer": "HF Trainer"}
+
+
 def _training_summary(f: dict) -> list[list[str]]:
     rows = []
     for run in f["runs"]:
@@ -144,20 +147,26 @@ def _training_summary(f: dict) -> list[list[str]]:
 
 def _training_details(f: dict) -> list[str]:
     lines = [
-        f"Corpus: the first {f['corpus']:,} real promoters of section 2 (Arabidopsis Chr5), a BPE tokenizer trained on"
-        f" them per vocabulary size. Ours: `cornbert.pretrain.pretrain` (the code of rule pretrain_model, LAMB,"
+        (f"Corpus: {f['corpus']:,} promoters from `{f['corpus_file']}`" if f.get("corpus_file") else
+         f"Corpus: the first {f['corpus']:,} real promoters of section 2 (Arabidopsis Chr5)")
+        + ", a BPE tokenizer trained on them per vocabulary size. Ours: `cornbert.pretrain.pretrain` (the code of rule pretrain_model, LAMB,"
         " fp32 on CPU, bf16 autocast on GPU), step times read from its scheduler's `step()` calls. Reference: a stock"
         " `transformers.Trainer` + `RobertaForMaskedLM` built from the same `cornbert.model.roberta_config`, default"
         " AdamW, fed exactly the batches (sequences, left padding, masks) of our steps. Each contender runs in its own"
         f" process (peak RSS = that process's `ru_maxrss`, everything included: Python, torch, data). torch threads:"
-        f" {f['threads']}. Median over the steps after the first (warm-up).",
+        f" {f['threads']}. "
+        + ("Mean step over the steps after the first 6 (compilation, warm-up), between two GPU synchronisations;"
+           " MFU counts the encoder on the padded batch and the masked-LM head on the masked tokens."
+           if f["gpu"] else "Median over the steps after the first (warm-up)."),
         "",
         "| preset | batch | contender | optimizer | s/step | real tokens/step | tokens/s | peak RSS (MiB) |"
         + (" peak GPU mem (MiB) | MFU |" if f["gpu"] else ""),
         "|---|---|---|---|---|---|---|---|" + ("---|---|" if f["gpu"] else ""),
     ]
     for run in f["runs"]:
-        for name, label in (("ours", "ours"), ("hf_trainer", "HF Trainer")):
+        for name, label in CONTENDERS.items():
+            if name not in run:
+                continue
             r = run[name]
             line = (
                 f"| {run['preset']} | {run['batch_size']} | {label} | {r['optimizer']} | {_f(r['step_s'], 2)} |"
@@ -171,15 +180,16 @@ def _training_details(f: dict) -> list[str]:
               " a trust ratio per parameter tensor to AdamW's work; both run as torch._foreach_* kernels over all"
               " tensors)."]  # fmt: skip
     if not f["gpu"]:
-        lines += ["", "No GPU on this machine: the GPU path (bf16 autocast, SDPA, torch.compile for the Trainer, peak"
+        lines += ["", "No GPU on this machine: the GPU path (bf16 autocast, SDPA, torch.compile, peak"
                   " `torch.cuda.max_memory_allocated`, MFU against the card's dense bf16 peak) is in bench/training.py"
                   " and runs when `torch.cuda.is_available()`; it was not measured here."]  # fmt: skip
     return lines
 
 
-SUMMARIES["training"] = _training_summary
-DETAILS["training"] = _training_details
+SUMMARIES["training"] = SUMMARIES["training_gpu"] = _training_summary
+DETAILS["training"] = DETAILS["training_gpu"] = _training_details
 TITLES["training"] = "3. Masked-LM training speed and memory"
+TITLES["training_gpu"] = "3b. Masked-LM training speed on a GPU"
 
 
 def _importance_summary(f: dict) -> list[list[str]]:
@@ -387,8 +397,9 @@ def _bars(
 def _plot_training(f: dict, path: Path) -> None:
     groups = [f"{run['preset']} preset, batch {run['batch_size']}" for run in f["runs"]]
     series = {
-        "ours (cornbert.pretrain)": [run["ours"]["tokens_per_s"] for run in f["runs"]],
-        "stock HF Trainer": [run["hf_trainer"]["tokens_per_s"] for run in f["runs"]],
+        label: [run[name]["tokens_per_s"] for run in f["runs"]]
+        for name, label in CONTENDERS.items()
+        if name in f["runs"][0]
     }
     device = "GPU" if f["gpu"] else "CPU"
     _bars(
@@ -426,7 +437,7 @@ def _plot_accuracy(f: dict, path: Path) -> None:
     plt.close(figure)
 
 
-PLOTS = {"training": _plot_training, "accuracy": _plot_accuracy}
+PLOTS = {"training": _plot_training, "training_gpu": _plot_training, "accuracy": _plot_accuracy}
 
 
 # --- 8. pretraining memory vs corpus size ---------------------------------------------------------------------

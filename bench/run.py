@@ -166,38 +166,67 @@ def section_tokenizer(args) -> dict[str, Any]:
 # --- 3. training -----------------------------------------------------------------------------------------------
 # (preset, vocabulary, batch, steps): the demo preset at the demo config's batch, the paper model at a small batch.
 TRAINING_RUNS = [("demo", 1500, 32, 8), ("paper", 5000, 8, 4)]
+# On a GPU: the paper model at the gpu recipe's batch and at a batch that fills the card; the Trainer and our loop
+# compiled, and our loop without compiling too.
+GPU_TRAINING_RUNS = [("paper", 5000, 64, 40), ("paper", 5000, 256, 30)]
 TRAINING_CORPUS_SIZE = 2000
 
 
 def section_training(args) -> dict[str, Any]:
     """Step time, tokens/s and peak memory: our pretraining loop vs a stock HF Trainer, same model size and batches."""
+    sequences = training_corpus(args)[:TRAINING_CORPUS_SIZE]
+    return training_runs(args, "training", sequences, TRAINING_RUNS, ("ours", "hf_trainer"))
+
+
+def section_training_gpu(args) -> dict[str, Any]:
+    """The same on a GPU, with the paper model at batches that use the card."""
+    import torch
+
+    if not torch.cuda.is_available():
+        raise Skipped("no GPU on this machine")
+    sequences = training_corpus(args)
+    return training_runs(args, "training_gpu", sequences, GPU_TRAINING_RUNS, ("ours", "ours_eager", "hf_trainer"))
+
+
+def training_corpus(args) -> list[str]:
+    """--corpus (one promoter per line), or section 2's real promoters."""
+    if args.corpus:
+        return [line.strip() for line in args.corpus.read_text().splitlines() if line.strip()]
+    return real_promoters(args.workdir)
+
+
+def training_runs(args, name: str, sequences: list[str], runs: list[tuple], contenders: tuple[str, ...]) -> dict:
     import torch
 
     from cornbert.tokenizer import train_tokenizer
 
-    work = args.workdir / "training"
+    work = args.workdir / name
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    sequences = real_promoters(args.workdir)[:TRAINING_CORPUS_SIZE]
     corpus = work / "corpus.txt"
     corpus.write_text("\n".join(sequences) + "\n")
-    runs = []
-    for preset, vocab, batch, steps in TRAINING_RUNS:
+    rows = []
+    for preset, vocab, batch, steps in runs:
+        if args.batch_sizes and batch not in args.batch_sizes:
+            continue
         tokenizer_dir = work / f"tokenizer_{vocab}"
-        train_tokenizer(sequences, vocab, 2, 256).save_pretrained(tokenizer_dir)
+        if not tokenizer_dir.is_dir():
+            train_tokenizer(sequences, vocab, 2, 256).save_pretrained(tokenizer_dir)
         row: dict[str, Any] = {"preset": preset, "batch_size": batch, "steps": steps}
-        for contender in ("ours", "hf_trainer"):
+        for contender in contenders:
             arguments = dict(
-                corpus=str(corpus), tokenizer_dir=str(tokenizer_dir), workdir=str(work / f"{preset}_{contender}"),
+                corpus=str(corpus), tokenizer_dir=str(tokenizer_dir), workdir=str(work / f"{preset}_{batch}_{contender}"),
                 preset=preset, batch_size=batch, steps=steps, threads=args.threads,
             )  # fmt: skip
-            print(f"-- {preset} {contender}", flush=True)
+            print(f"-- {preset} batch {batch} {contender}", flush=True)
             isolated = machine.run_isolated(BENCH_DIR / "training.py", contender, arguments)
             row[contender] = isolated.result | {"peak_rss_mib": isolated.peak_rss_mib}
+            print(json.dumps(row[contender]), flush=True)
         row["ratio_step_time"] = row["ours"]["step_s"] / row["hf_trainer"]["step_s"]
         row["ratio_peak_rss"] = row["ours"]["peak_rss_mib"] / row["hf_trainer"]["peak_rss_mib"]
-        runs.append(row)
-    return {"corpus": len(sequences), "threads": args.threads, "gpu": torch.cuda.is_available(), "runs": runs}
+        rows.append(row)
+    return {"corpus": len(sequences), "corpus_file": args.corpus and str(args.corpus), "threads": args.threads,
+            "gpu": torch.cuda.is_available(), "runs": rows}  # fmt: skip
 
 
 # --- 4. importance ---------------------------------------------------------------------------------------------
@@ -515,6 +544,7 @@ SECTIONS = {
     "extraction": section_extraction,
     "tokenizer": section_tokenizer,
     "training": section_training,
+    "training_gpu": section_training_gpu,
     "importance": section_importance,
     "memory": section_memory,
     "accuracy": section_accuracy,
@@ -539,6 +569,9 @@ def main(argv: list[str] | None = None) -> None:
         default=REPO,
         help="memory + importance: a finished demo run directory (its benchmarks/ and fine-tuned model are read)",
     )
+    parser.add_argument("--corpus", type=Path,
+                        help="training sections: promoters, one per line, instead of section 2's real corpus")
+    parser.add_argument("--batch-sizes", type=int, nargs="*", help="training sections: only the runs of these batches")
     parser.add_argument("--cores", type=int, default=2, help="accuracy: --cores of the Snakemake runs")
     parser.add_argument("--sets", nargs="*", choices=list(ACCURACY_SETS), help="accuracy: only these real sets")
     parser.add_argument("--no-report", action="store_true",

@@ -24,7 +24,10 @@ from conftest import REPO, run_snakemake
 from cornbert import distributed
 
 from cornbert.model import PRESETS, roberta_config
-from cornbert.pretrain import CHECKPOINT_FILE, PretrainSettings, build_model, pretrain, split_promoters
+from cornbert.model import position_ids
+from cornbert.pretrain import (
+    CHECKPOINT_FILE, MaskedLMLoss, PretrainSettings, build_model, pretrain, split_promoters, step_batch, to_device,
+)  # fmt: skip
 from cornbert.token_store import open_token_store, write_token_store
 from cornbert.tokenizer import load_tokenizer, train_tokenizer
 from test_tokenizer import random_promoters
@@ -96,6 +99,31 @@ def test_demo_preset_and_overrides():
         roberta_config("huge", {}, 1505, 256)
 
 
+def test_masked_lm_loss_equals_the_stock_models_loss_and_gradients(inputs):
+    """The vocabulary projection on the masked tokens alone gives RobertaForMaskedLM's own loss and gradients."""
+    tokenizer = load_tokenizer(inputs["tokenizer"])
+    store = open_token_store(inputs["stage1"], inputs["tokenizer"])
+    train_index, _ = split_promoters(store, TINY_RUN)
+    batch_inputs, attention, labels = step_batch(tokenizer, store, train_index, TINY_RUN, step=0)
+    for row in range(len(attention)):  # left padding of different lengths, as shorter promoters get
+        attention[row, : 5 * row], labels[row, : 5 * row] = 0, -100
+        batch_inputs[row, : 5 * row] = tokenizer.pad_token_id
+    assert (labels != -100).sum() > 10
+    torch.manual_seed(0)
+    stock = build_model(tokenizer, TINY_MODEL, None).eval()
+    ours = MaskedLMLoss(build_model(tokenizer, TINY_MODEL, None)).eval()
+    ours.model.load_state_dict(stock.state_dict())
+
+    reference = stock(input_ids=batch_inputs, attention_mask=attention, labels=labels,
+                      position_ids=position_ids(stock.config, attention)).loss  # fmt: skip
+    loss = ours(*to_device(batch_inputs, attention, labels, torch.device("cpu"))) / (labels != -100).sum()
+    assert loss.item() == pytest.approx(reference.item(), rel=1e-5)
+    reference.backward()
+    loss.backward()
+    for (name, a), b in zip(stock.named_parameters(), ours.model.parameters()):
+        assert torch.allclose(a.grad, b.grad, rtol=1e-4, atol=1e-6), name
+
+
 def test_paper_model_takes_one_real_training_step(inputs, tmp_path):
     settings = PretrainSettings(max_steps=1, batch_size=2, micro_batch_size=2, warmup_steps=0, eval_fraction=0.02,
                                 learning_rate=1e-3)  # fmt: skip
@@ -118,6 +146,8 @@ def test_held_out_loss_is_reported_and_model_saved(inputs, tmp_path):
     assert list(metrics.columns) == ["step", "epoch", "learning_rate", "train_loss", "eval_loss"]
     assert list(metrics["step"]) == list(range(1, 7))
     assert list(metrics.dropna()["step"]) == [3, 6]  # eval_steps = 3, and always the last step
+    # Losses held on the device between evaluations and checkpoints all reach the table.
+    assert metrics["train_loss"].notna().all() and metrics["train_loss"].gt(0).all()
     assert metrics["eval_loss"].iloc[-1] == pytest.approx(loss) and math.isfinite(loss)
     # Linear warm-up over 2 steps to the peak 1e-3, then linear decay towards 0 at step 6.
     assert list(metrics["learning_rate"]) == pytest.approx([0, 5e-4, 1e-3, 7.5e-4, 5e-4, 2.5e-4])

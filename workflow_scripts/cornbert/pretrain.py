@@ -42,7 +42,7 @@ log = logging.getLogger("cornbert.pretrain")
 CHECKPOINT_FILE = "checkpoint.pt"
 IGNORE_INDEX = -100  # label of tokens that are not masked (ignored by the loss)
 # Settings that change how a run is computed but not what it computes; a checkpoint survives changing them.
-NOT_IN_FINGERPRINT = ("micro_batch_size", "checkpoint_steps", "eval_steps")
+NOT_IN_FINGERPRINT = ("micro_batch_size", "checkpoint_steps", "eval_steps", "compile_on_gpu")
 
 
 @dataclass(frozen=True)
@@ -62,6 +62,7 @@ class PretrainSettings:
     eval_steps: int = 500
     checkpoint_steps: int = 500
     cpu_bf16: bool = False
+    compile_on_gpu: bool = True
     seed: int = 42
 
     @classmethod
@@ -125,7 +126,10 @@ def _pretrain(
     fingerprint = _fingerprint(run, model_section, tokens, tokenizer_dir, init_model_dir)
     start = _resume(checkpoint, fingerprint, model, optimizer, scheduler, rows)
 
-    ddp_model = distributed.wrap(model, context)
+    loss_module = MaskedLMLoss(model)
+    train_module = distributed.wrap(loss_module, context)
+    if run.compile_on_gpu and context.device.type == "cuda":
+        train_module = torch.compile(train_module)
 
     def eval_batches() -> Iterator:
         return _eval_batches(tokenizer, store, eval_index, run, context)
@@ -135,8 +139,11 @@ def _pretrain(
         total=steps, initial=start, desc="MLM steps", unit="step", file=_progress_stream(),
         mininterval=10, disable=not context.is_main,
     )  # fmt: skip
+    # Each step's loss stays on the device until a row is written out (evaluation, checkpoint, end): reading it
+    # every step would make the host wait for the GPU instead of preparing the next batch.
+    pending: list[torch.Tensor] = []
     for step in range(start, steps):
-        model.train()
+        loss_module.train()
         inputs, attention, labels = step_batch(tokenizer, store, train_index, run, step)
         n_masked = max(int((labels != IGNORE_INDEX).sum()), 1)
         # Dropout differs between ranks but is reproducible per (seed, step, rank).
@@ -146,11 +153,11 @@ def _pretrain(
         for position, micro in enumerate(micro_batches):
             rows_of_micro = slice(micro * run.micro_batch_size, (micro + 1) * run.micro_batch_size)
             last = position == accumulation - 1
-            sync = ddp_model.no_sync() if context.world_size > 1 and not last else nullcontext()
+            sync = train_module.no_sync() if context.world_size > 1 and not last else nullcontext()
+            micro_batch = to_device(inputs[rows_of_micro], attention[rows_of_micro], labels[rows_of_micro],
+                                    context.device)  # fmt: skip
             with sync, autocast:
-                micro_loss = _masked_lm_loss_sum(
-                    ddp_model, inputs[rows_of_micro], attention[rows_of_micro], labels[rows_of_micro], context.device
-                )
+                micro_loss = train_module(*micro_batch)
             # DDP averages gradients over ranks; scaling by world_size turns that into the step's token mean.
             (micro_loss * context.world_size / n_masked).backward()
             loss_sum += micro_loss.detach()
@@ -160,27 +167,33 @@ def _pretrain(
         optimizer.zero_grad(set_to_none=True)
 
         done = step + 1
-        row = {
+        rows.append({
             "step": done,
             "epoch": done * run.batch_size / len(train_index),
             "learning_rate": learning_rate,
-            "train_loss": float(distributed.all_reduce_sum(loss_sum, context)) / n_masked,
+            "train_loss": math.nan,
             "eval_loss": math.nan,
-        }
-        if done % run.eval_steps == 0 or done == steps:
-            row["eval_loss"] = evaluate(model, eval_batches(), context, autocast)
-            log.info(
-                "step %d/%d: train loss %.4f, held-out loss %.4f", done, steps, row["train_loss"], row["eval_loss"]
-            )
-        rows.append(row)
+        })  # fmt: skip
+        pending.append(distributed.all_reduce_sum(loss_sum, context) / n_masked)
         progress.update()
-        progress.set_postfix(loss=f"{row['train_loss']:.3f}", refresh=False)
-        if done % run.checkpoint_steps == 0 and done < steps and context.is_main:
-            _save_checkpoint(checkpoint, fingerprint, done, model, optimizer, scheduler, rows)
-        distributed.barrier(context)
+        evaluating = done % run.eval_steps == 0 or done == steps
+        checkpointing = done % run.checkpoint_steps == 0 and done < steps
+        if evaluating or checkpointing:
+            _settle(rows, pending)
+            progress.set_postfix(loss=f"{rows[-1]['train_loss']:.3f}", refresh=False)
+        if evaluating:
+            rows[-1]["eval_loss"] = evaluate(loss_module, eval_batches(), context, autocast)
+            log.info(
+                "step %d/%d: train loss %.4f, held-out loss %.4f",
+                done, steps, rows[-1]["train_loss"], rows[-1]["eval_loss"],
+            )  # fmt: skip
+        if checkpointing:
+            if context.is_main:
+                _save_checkpoint(checkpoint, fingerprint, done, model, optimizer, scheduler, rows)
+            distributed.barrier(context)
     progress.close()
 
-    final_loss = rows[-1]["eval_loss"] if rows else evaluate(model, eval_batches(), context, autocast)
+    final_loss = rows[-1]["eval_loss"] if rows else evaluate(loss_module, eval_batches(), context, autocast)
     distributed.assert_ranks_in_sync(model, context, "after pretraining")
     if context.is_main:
         _save_model(model, tokenizer, output_dir)
@@ -213,20 +226,58 @@ def build_model(
     return model
 
 
+class MaskedLMLoss(torch.nn.Module):
+    """RobertaForMaskedLM's summed masked-LM loss, with the vocabulary projection applied to the masked tokens only.
+
+    The stock model projects every token onto the vocabulary and then ignores the ~85 % that are not masked: for
+    the demo model that projection is most of the compute, and for any model its [batch, length, vocabulary] logits
+    are the largest tensor of the step. Same loss and gradients (tests/test_pretrain.py)."""
+
+    def __init__(self, model: RobertaForMaskedLM):
+        super().__init__()
+        self.model = model
+
+    def forward(self, inputs, attention, masked, targets) -> torch.Tensor:
+        """inputs, attention: [B, L]; masked: [M] flat indices (into B x L) of the masked tokens; targets: [M]."""
+        positions = position_ids(self.model.config, attention)
+        hidden = self.model.roberta(input_ids=inputs, attention_mask=attention, position_ids=positions)[0]  # [B, L, H]
+        logits = self.model.lm_head(hidden.flatten(0, 1).index_select(0, masked))  # [M, V]
+        return F.cross_entropy(logits.float(), targets, reduction="sum")
+
+
+def to_device(inputs: torch.Tensor, attention: torch.Tensor, labels: torch.Tensor, device: torch.device) -> list:
+    """MaskedLMLoss's arguments on `device`. The masked positions are found on the host, where the batch was made,
+    so that their number is known without waiting for the GPU; pinned memory lets the copies run asynchronously."""
+    flat = labels.flatten()
+    masked = torch.nonzero(flat != IGNORE_INDEX).squeeze(1)  # [M]
+    tensors = [inputs, attention, masked, flat[masked]]
+    if device.type == "cuda":
+        tensors = [tensor.pin_memory() for tensor in tensors]
+    return [tensor.to(device, non_blocking=True) for tensor in tensors]
+
+
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, batches: Iterable, context: distributed.Context, autocast) -> float:
+def evaluate(loss_module: MaskedLMLoss, batches: Iterable, context: distributed.Context, autocast) -> float:
     """Held-out MLM loss per masked token over this process's share of `batches`, summed over processes."""
-    model.eval()
+    loss_module.eval()
     loss_sum = torch.zeros((), device=context.device)
     n_masked = 0
     for inputs, attention, labels in batches:
         with autocast:
-            loss_sum += _masked_lm_loss_sum(model, inputs, attention, labels, context.device)
+            loss_sum += loss_module(*to_device(inputs, attention, labels, context.device))
         n_masked += int((labels != IGNORE_INDEX).sum())
     totals = distributed.all_reduce_sum(
         torch.stack([loss_sum.float(), torch.tensor(float(n_masked), device=context.device)]), context
     )
     return float(totals[0] / totals[1].clamp(min=1))
+
+
+def _settle(rows: list[dict[str, float]], pending: list[torch.Tensor]) -> None:
+    """Write the losses still on the device into the last len(pending) rows (one host synchronisation for all)."""
+    if pending:
+        for row, loss in zip(rows[-len(pending) :], torch.stack(pending).tolist()):
+            row["train_loss"] = loss
+        pending.clear()
 
 
 def total_steps(run: PretrainSettings, n_train: int) -> int:
@@ -247,15 +298,6 @@ def mask_tokens(
     masked = torch.where(chosen & (roll < 0.8), tokenizer.mask_token_id, input_ids)
     masked = torch.where(chosen & (roll >= 0.8) & (roll < 0.9), random_tokens, masked)
     return masked, labels
-
-
-def _masked_lm_loss_sum(model, inputs, attention, labels, device) -> torch.Tensor:
-    attention = attention.to(device)
-    positions = position_ids(getattr(model, "module", model).config, attention)  # unwrap DDP for the config
-    logits = model(input_ids=inputs.to(device), attention_mask=attention, position_ids=positions).logits  # [B, L, V]
-    return F.cross_entropy(
-        logits.flatten(0, 1).float(), labels.to(device).flatten(), ignore_index=IGNORE_INDEX, reduction="sum"
-    )
 
 
 def split_promoters(store: TokenStore, run: PretrainSettings) -> tuple[np.ndarray, np.ndarray]:
