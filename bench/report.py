@@ -134,13 +134,15 @@ CONTENDERS = {"ours": "ours", "ours_eager": "ours, not compiled", "hf_trainer": 
 
 def _training_summary(f: dict) -> list[list[str]]:
     rows = []
+    device, digits = ("GPU", 4) if f["gpu"] else ("CPU", 2)
     for run in f["runs"]:
         ours, hf = run["ours"], run["hf_trainer"]
-        rows.append([f"MLM training, {run['preset']} preset, batch {run['batch_size']} (s/step; tokens/s)",
-                     f"{_f(ours['step_s'], 2)}; {_f(ours['tokens_per_s'], 0)}",
-                     f"HF Trainer: {_f(hf['step_s'], 2)}; {_f(hf['tokens_per_s'], 0)}",
+        rows.append([f"MLM training on {device}, {run['preset']} preset, batch {run['batch_size']} (s/step; tokens/s)",
+                     f"{_f(ours['step_s'], digits)}; {_f(ours['tokens_per_s'], 0)}",
+                     f"HF Trainer: {_f(hf['step_s'], digits)}; {_f(hf['tokens_per_s'], 0)}",
                      _f(run["ratio_step_time"], 2) + " × time"])  # fmt: skip
-        rows.append([f"MLM training peak memory, {run['preset']} preset (MiB RSS)", _f(ours["peak_rss_mib"], 0),
+        rows.append([f"MLM training peak memory on {device}, {run['preset']} preset (MiB RSS)",
+                     _f(ours["peak_rss_mib"], 0),
                      f"HF Trainer: {_f(hf['peak_rss_mib'], 0)}", _f(run["ratio_peak_rss"], 2) + " ×"])  # fmt: skip
     return rows
 
@@ -163,23 +165,24 @@ def _training_details(f: dict) -> list[str]:
         + (" peak GPU mem (MiB) | MFU |" if f["gpu"] else ""),
         "|---|---|---|---|---|---|---|---|" + ("---|---|" if f["gpu"] else ""),
     ]
+    digits = 4 if f["gpu"] else 2  # GPU steps take hundredths of a second
     for run in f["runs"]:
         for name, label in CONTENDERS.items():
             if name not in run:
                 continue
             r = run[name]
             line = (
-                f"| {run['preset']} | {run['batch_size']} | {label} | {r['optimizer']} | {_f(r['step_s'], 2)} |"
+                f"| {run['preset']} | {run['batch_size']} | {label} | {r['optimizer']} | {_f(r['step_s'], digits)} |"
                 f" {_f(r['real_tokens_per_step'], 0)} | {_f(r['tokens_per_s'], 0)} | {_f(r['peak_rss_mib'], 0)} |"
             )
             if f["gpu"]:
                 line += f" {_f(r.get('peak_gpu_mem_mib', 0), 0)} | {100 * r.get('mfu', float('nan')):.1f} % |"
             lines.append(line)
-    lines += ["", "On a shared 2-core machine, step-time ratios within about ±30 % are not distinguishable from load"
-              " noise (repeated runs moved the demo ratio between 0.5 and 0.9); the optimizers also differ (LAMB adds"
-              " a trust ratio per parameter tensor to AdamW's work; both run as torch._foreach_* kernels over all"
-              " tensors)."]  # fmt: skip
     if not f["gpu"]:
+        lines += ["", "On a shared 2-core machine, step-time ratios within about ±30 % are not distinguishable from"
+                  " load noise (repeated runs moved the demo ratio between 0.5 and 0.9); the optimizers also differ"
+                  " (LAMB adds a trust ratio per parameter tensor to AdamW's work; both run as torch._foreach_* kernels"
+                  " over all tensors)."]  # fmt: skip
         lines += ["", "No GPU on this machine: the GPU path (bf16 autocast, SDPA, torch.compile, peak"
                   " `torch.cuda.max_memory_allocated`, MFU against the card's dense bf16 peak) is in bench/training.py"
                   " and runs when `torch.cuda.is_available()`; it was not measured here."]  # fmt: skip

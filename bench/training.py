@@ -211,7 +211,7 @@ def hf_trainer(corpus: str, tokenizer_dir: str, workdir: str, preset: str, batch
     start = time.perf_counter()
     trainer.train()
     wall = time.perf_counter() - start
-    return _figures(clock, batches, config, device) | {"run_s": wall, "optimizer": f"AdamW ({arguments.optim})",
+    return _figures(clock, batches, config, device) | {"run_s": wall, "optimizer": f"AdamW ({arguments.optim.value})",
                                                        "compiled": gpu}  # fmt: skip
 
 

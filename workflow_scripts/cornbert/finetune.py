@@ -320,13 +320,15 @@ def evaluate(model: nn.Module, data: Dataset, std: torch.Tensor, settings: Finet
     """MSE of log(TPM+1) on a dataset, each rank scoring its share."""
     was_training = model.training
     model.eval()
-    total = torch.zeros(2, dtype=torch.float64)
+    # On the device: NCCL reduces GPU tensors only, and the host need not wait for each batch.
+    total = torch.zeros(2, dtype=torch.float64, device=context.device)
     own = torch.arange(context.rank, len(data), context.world_size)
     for start in range(0, len(own), settings.predict_batch_size):
         input_ids, attention_mask, target = data.batch(own[start : start + settings.predict_batch_size], context.device)
         with model.inference_autocast(context.device):
             output = model(input_ids, attention_mask)
-        total += torch.tensor([squared_error_sums(output, target, std)[1].item(), target.numel()], dtype=torch.float64)
+        total[0] += squared_error_sums(output, target, std)[1].double()
+        total[1] += target.numel()
     model.train(was_training)
     total = distributed.all_reduce_sum(total, context)
     return float(total[0] / total[1])
@@ -389,7 +391,9 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
     records: list[dict] = []
     best = {"loss": math.inf, "step": -1, "state": None}
     start_step = 0
-    train_sums = torch.zeros(2, dtype=torch.float64)  # squared errors on the log scale, values; since last evaluation
+    # Squared errors on the log scale and values since the last evaluation, kept on the device (NCCL reduces GPU
+    # tensors only, and reading them every step would make the host wait for the GPU).
+    train_sums = torch.zeros(2, dtype=torch.float64, device=context.device)
 
     checkpoint_path = Path(job.checkpoint_dir) / CHECKPOINT_FILE
     expected = fingerprint(job, context.world_size)
@@ -400,7 +404,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
         optimizer.load_state_dict(checkpoint["optimizer"])
         restore_rng_states(checkpoint["rng"])
         records, best, start_step = checkpoint["records"], checkpoint["best"], checkpoint["step"]
-        train_sums = checkpoint["train_sums"]
+        train_sums = checkpoint["train_sums"].to(context.device)
         log.info("resumed from checkpoint %s at step %d", checkpoint_path, start_step)
 
     def phase_at(step: int) -> str:
@@ -428,7 +432,8 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
                 loss_sum, log_sum = squared_error_sums(output, target, std_tensor)
                 # Mean over the GLOBAL batch: DDP averages over ranks, so scale up by the world size.
                 (loss_sum * context.world_size / (settings.batch_size * len(tissues))).backward()
-            train_sums += torch.tensor([log_sum.item(), target.numel()], dtype=torch.float64)
+            train_sums[0] += log_sum.detach().double()
+            train_sums[1] += target.numel()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
@@ -454,7 +459,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
                 training.save_checkpoint(checkpoint_path, {
                     "fingerprint": expected, "step": done, "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(), "rng": rng_states(), "records": records, "best": best,
-                    "train_sums": train_sums,
+                    "train_sums": train_sums.cpu(),
                 })  # fmt: skip
                 log.info("checkpoint at step %d: %s", done, checkpoint_path)
             distributed.barrier(context)

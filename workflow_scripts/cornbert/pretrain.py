@@ -62,7 +62,7 @@ class PretrainSettings:
     eval_steps: int = 500
     checkpoint_steps: int = 500
     cpu_bf16: bool = False
-    compile_on_gpu: bool = True
+    compile_on_gpu: bool = False
     seed: int = 42
 
     @classmethod
