@@ -310,13 +310,13 @@ def test_rules_split_and_audit_in_sequence_mode(tmp_path: Path):
 
     script = ("import json, sys; import pandas as pd; from cornbert.tables import read_split;"
               "print(json.dumps(read_split(sys.argv[1]).to_dict()));"
-              "print(json.dumps(pd.read_csv(sys.argv[2], sep='\\t').fillna('').to_dict('records')))")  # fmt: skip
+              "print(json.dumps(pd.read_csv(sys.argv[2], sep='\\t').astype(object).fillna('').to_dict('records')))")  # fmt: skip
     reread = subprocess.run([sys.executable, "-c", script, str(tmp_path / "results/expression/split.tsv"),
                              str(tmp_path / "results/expression/leakage.tsv")],
                             capture_output=True, text=True, check=True)  # fmt: skip
     split_json, audit_json = reread.stdout.splitlines()
     assert json.loads(split_json) == split.to_dict()
-    assert json.loads(audit_json) == audits["homology"].fillna("").to_dict("records")
+    assert json.loads(audit_json) == audits["homology"].astype(object).fillna("").to_dict("records")
 
 
 def test_corpus_holds_out_whole_test_groups(tmp_path: Path):
