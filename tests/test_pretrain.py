@@ -23,8 +23,7 @@ from transformers import AutoTokenizer, RobertaForMaskedLM, RobertaModel
 from conftest import REPO, run_snakemake
 from cornbert import distributed
 
-from cornbert.model import PRESETS, roberta_config
-from cornbert.model import position_ids
+from cornbert.model import PRESETS, position_ids, roberta_config
 from cornbert.pretrain import (
     CHECKPOINT_FILE, MaskedLMLoss, PretrainSettings, build_model, pretrain, split_promoters, step_batch, to_device,
 )  # fmt: skip

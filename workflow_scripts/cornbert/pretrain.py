@@ -263,9 +263,10 @@ def evaluate(loss_module: MaskedLMLoss, batches: Iterable, context: distributed.
     loss_sum = torch.zeros((), device=context.device)
     n_masked = 0
     for inputs, attention, labels in batches:
+        batch = to_device(inputs, attention, labels, context.device)
         with autocast:
-            loss_sum += loss_module(*to_device(inputs, attention, labels, context.device))
-        n_masked += int((labels != IGNORE_INDEX).sum())
+            loss_sum += loss_module(*batch)
+        n_masked += len(batch[-1])  # the masked tokens' targets; their number is a shape, known on the host
     totals = distributed.all_reduce_sum(
         torch.stack([loss_sum.float(), torch.tensor(float(n_masked), device=context.device)]), context
     )
