@@ -310,9 +310,38 @@ def section_importance(args) -> dict[str, Any]:
             "repeats": args.repeats, "models": rows}  # fmt: skip
 
 
-# --- 5. memory per stage ---------------------------------------------------------------------------------------
+# --- 5. memory and time per stage -------------------------------------------------------------------------------
+def completed_run_elapsed_s(run_dir: Path) -> tuple[str, float]:
+    """The latest complete Snakemake run of `run_dir` (its log says `N of N steps (100%) done`): log name and the
+    elapsed time Snakemake printed at its end."""
+    import re
+
+    for log in sorted((run_dir / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):  # names sort by date
+        text = log.read_text()
+        elapsed = re.search(r"^Elapsed time: (\d+):(\d+):([\d.]+)$", text, re.M)
+        if "steps (100%) done" in text and elapsed:
+            hours, minutes, seconds = (float(x) for x in elapsed.groups())
+            return log.name, hours * 3600 + minutes * 60 + seconds
+    raise Skipped(f"memory: no complete Snakemake run logged under {run_dir / '.snakemake' / 'log'}")
+
+
+def script_startup_s(script: Path) -> float:
+    """Seconds a fresh interpreter takes to run `script`'s top-level imports: what each of its jobs pays before any
+    work (torch and transformers alone take seconds, and a 2-core run does most jobs one after another)."""
+    import ast
+
+    tree = ast.parse(script.read_text())
+    imports = [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
+    code = "\n".join([f"import sys; sys.path.insert(0, {str(script.parent)!r})", *imports])
+    subprocess.run([sys.executable, "-c", code], check=True)  # warm the file cache and bytecode: jobs after the first meet them warm
+    with stopwatch() as elapsed:
+        subprocess.run([sys.executable, "-c", code], check=True)
+    return elapsed()
+
+
 def section_memory(args) -> dict[str, Any]:
-    """Peak RSS (max_rss, MiB) and wall time of every job of a finished run, from its Snakemake benchmark files."""
+    """Peak RSS (max_rss, MiB), wall and CPU time of every job of a finished run, from its Snakemake benchmark files;
+    the run's elapsed time against what its jobs' CPU time allows on `--cores`, and each job's start-up cost."""
     import pandas as pd
 
     folder = args.run_dir / "benchmarks"
@@ -320,20 +349,33 @@ def section_memory(args) -> dict[str, Any]:
     if not files:
         raise Skipped(f"memory: no Snakemake benchmark files under {folder}; finish a demo run first "
                          "(`make demo`) or pass --run-dir <a finished run directory>")  # fmt: skip
+    log_name, elapsed_s = completed_run_elapsed_s(args.run_dir)
+    startup: dict[str, float] = {}
     rows = []
     for path in files:
         table = pd.read_csv(path, sep="\t")
         relative = path.relative_to(folder)
+        rule = relative.parts[0]
+        script = REPO / "workflow_scripts" / f"{rule}.py"
+        if rule not in startup and script.exists():
+            startup[rule] = script_startup_s(script)
         rows.append({
-            "rule": relative.parts[0],
-            "job": str(relative.with_suffix(""))[len(relative.parts[0]) + 1 :],
+            "rule": rule,
+            "job": str(relative.with_suffix(""))[len(rule) + 1 :],
             "max_rss_mib": float(pd.to_numeric(table["max_rss"], errors="coerce").max()),
             "wall_s": float(table["s"].max()),
             "cpu_time_s": float(pd.to_numeric(table.get("cpu_time"), errors="coerce").max()),
+            "startup_s": startup.get(rule),  # None: no script of that name
         })  # fmt: skip
     FIGURES.mkdir(exist_ok=True)
     report.plot_memory(rows, FIGURES / "memory_per_job.png", str(args.run_dir))
-    return {"run_dir": str(args.run_dir), "jobs": rows, "figure": "bench/figures/memory_per_job.png"}
+    cpu_time_s = sum(r["cpu_time_s"] for r in rows)
+    return {
+        "run_dir": str(args.run_dir), "log": log_name, "elapsed_s": elapsed_s, "cores": args.cores,
+        "jobs_wall_s": sum(r["wall_s"] for r in rows), "jobs_cpu_time_s": cpu_time_s,
+        "cpu_bound_s": cpu_time_s / args.cores, "startup_s": sum(startup[r["rule"]] for r in rows if r["rule"] in startup),
+        "jobs": rows, "figure": "bench/figures/memory_per_job.png",
+    }  # fmt: skip
 
 
 # --- 6. accuracy on real data ----------------------------------------------------------------------------------
@@ -572,7 +614,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path,
                         help="training sections: promoters, one per line, instead of section 2's real corpus")
     parser.add_argument("--batch-sizes", type=int, nargs="*", help="training sections: only the runs of these batches")
-    parser.add_argument("--cores", type=int, default=2, help="accuracy: --cores of the Snakemake runs")
+    parser.add_argument("--cores", type=int, default=2,
+                        help="accuracy: --cores of its Snakemake runs; memory: the --cores the finished run had")
     parser.add_argument("--sets", nargs="*", choices=list(ACCURACY_SETS), help="accuracy: only these real sets")
     parser.add_argument("--no-report", action="store_true",
                         help="store the section's JSON only; leave BENCHMARKS.md as it is (older JSONs are missing)")
