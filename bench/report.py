@@ -310,8 +310,9 @@ def _memory_details(f: dict) -> list[str]:
             "",
             f"The run took **{_f(f['elapsed_s'], 0)} s** (Snakemake's elapsed time, log `{f['log']}`); its jobs' wall"
             f" times add up to {_f(f['jobs_wall_s'], 0)} s and their CPU times to {_f(f['jobs_cpu_time_s'], 0)} s, so"
-            f" on {f['cores']} cores no schedule finishes these jobs in under **{_f(f['cpu_bound_s'], 0)} s**, even"
-            f" with every core busy all the time (the target is {DEMO_TARGET_S} s). Start-up: a fresh interpreter"
+            f" on {f['cores']} cores no schedule of these jobs, each on the threads it had, finishes in under"
+            f" **{_f(f['cpu_bound_s'], 0)} s**, even with every core busy all the time (the target is"
+            f" {DEMO_TARGET_S} s). Start-up: a fresh interpreter"
             f" running a job script's imports (warm file cache, bench/run.py `script_startup_s`) takes the time in"
             f" the last column, {_f(f['startup_s'], 0)} s over all jobs, paid before any work.",
         ]
