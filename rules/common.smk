@@ -1,4 +1,5 @@
 # Helpers shared by the rule files (config validation, genome sources, the list of final outputs).
+import os
 import re
 import sys
 from pathlib import Path
@@ -8,7 +9,12 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 # The cornbert package beside the Snakefile, also where Snakemake runs from an environment that lacks it.
-sys.path.insert(0, str(Path(workflow.basedir) / "workflow_scripts"))
+SCRIPTS = str(Path(workflow.basedir) / "workflow_scripts")
+sys.path.insert(0, SCRIPTS)
+# Jobs import that same package. Snakemake appends the scripts' folder to sys.path after site-packages, so in an
+# environment holding another checkout's editable install (one .venv shared by two clones) every job would run the
+# other checkout's code, silently; PYTHONPATH comes before site-packages, here and in the jobs' own processes.
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SCRIPTS, os.environ.get("PYTHONPATH")]))
 from cornbert.recipes import RecipeError, with_recipe
 
 SCHEMA = yaml.safe_load(open(workflow.source_path("../config/schema.yaml")))

@@ -225,3 +225,31 @@ def test_env_has_nothing_its_rules_do_not_need(rules, env_name):
         elif package not in needed:
             extra.append(package)
     assert not extra, f"{env_name} carries packages none of its rules imports: {extra}"
+
+
+def test_jobs_import_the_package_beside_their_snakefile(tmp_path):
+    """One .venv shared by two checkouts (its editable install points at this repository): a run of the other
+    checkout's Snakefile must run that checkout's cornbert in every job, not this one's."""
+    checkout = tmp_path / "checkout"
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, text=True, check=True)
+    for name in filter(None, tracked.stdout.split("\0")):
+        if (REPO / name).is_file():
+            (checkout / name).parent.mkdir(parents=True, exist_ok=True)
+            (checkout / name).write_bytes((REPO / name).read_bytes())
+    marker = tmp_path / "imported_from.txt"
+    with open(checkout / "workflow_scripts" / "cornbert" / "__init__.py", "a") as package:
+        package.write("\nimport os as _os\n\nif _os.environ.get('IMPORT_MARKER'):\n"
+                      "    with open(_os.environ['IMPORT_MARKER'], 'a') as _marker:\n"
+                      "        _marker.write(__file__ + '\\n')\n")  # fmt: skip
+
+    venv_bin = Path(sys.executable).parent
+    env = {**os.environ, "IMPORT_MARKER": str(marker), "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(
+        [str(venv_bin / "snakemake"), "--snakefile", str(checkout / "Snakefile"), "--directory", str(tmp_path / "run"),
+         "--cores", "1", "resources/demo/maize.fa"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-5000:]
+    imported = marker.read_text().splitlines()
+    assert len(imported) >= 2  # Snakemake itself (rules/common.smk) and the job of rule generate_demo_world
+    assert all(Path(path).is_relative_to(checkout) for path in imported), imported
