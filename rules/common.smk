@@ -14,7 +14,7 @@ sys.path.insert(0, SCRIPTS)
 # Jobs import that same package. Snakemake appends the scripts' folder to sys.path after site-packages, so in an
 # environment holding another checkout's editable install (one .venv shared by two clones) every job would run the
 # other checkout's code, silently; PYTHONPATH comes before site-packages, here and in the jobs' own processes.
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [SCRIPTS, os.environ.get("PYTHONPATH")]))
+os.environ.update(PYTHONPATH=os.pathsep.join(filter(None, [SCRIPTS, os.environ.get("PYTHONPATH")])))
 from cornbert.recipes import RecipeError, with_recipe
 
 SCHEMA = yaml.safe_load(open(workflow.source_path("../config/schema.yaml")))
