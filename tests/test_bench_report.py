@@ -29,7 +29,7 @@ def test_elapsed_time_of_the_latest_complete_run(bench_run, demo_run, tmp_path):
     text = (run / ".snakemake" / "log" / name).read_text()
     hours, minutes, seconds = text.rsplit("Elapsed time: ", 1)[1].split()[0].split(":")
     assert elapsed == pytest.approx(int(hours) * 3600 + int(minutes) * 60 + float(seconds))
-    assert 10 < elapsed < 3600
+    assert 0 < elapsed < 3600
 
     # A later run cut off mid-way (no "100% done") is not the run the jobs' benchmark files describe.
     (run / ".snakemake" / "log" / "2999-01-01T000000.000000.snakemake.log").write_text(
