@@ -9,7 +9,7 @@ from typing import Any
 
 
 # In BENCHMARKS.md, what follows this line to the end of a section is written by hand (what a figure means, what
-# was measured beside it) and survives re-rendering, as do whole sections that no stored result renders.
+# was measured beside it) and survives re-rendering, as do whole numbered sections that no stored result renders.
 NOTES = "<!-- written by hand below: kept when the section is re-rendered from bench/results -->"
 
 
@@ -290,13 +290,13 @@ DEMO_TARGET_S = 180  # issue "Scale and speed": the whole demo DAG within 3 minu
 
 def _memory_summary(f: dict) -> list[list[str]]:
     top = max(f["jobs"], key=lambda r: r["max_rss_mib"])
-    rows = [["peak memory of the demo DAG, largest job (MiB max_rss)", f"{_f(top['max_rss_mib'], 0)} ({top['rule']})",
-             "-", "-"]]  # fmt: skip
-    if "elapsed_s" in f:
-        rows.append([f"whole demo DAG on {f['cores']} cores (s)", _f(f["elapsed_s"], 0),
-                     f"target: {DEMO_TARGET_S}; its jobs' CPU time / {f['cores']} cores: {_f(f['cpu_bound_s'], 0)}",
-                     _f(f["elapsed_s"] / DEMO_TARGET_S, 2) + " × target"])  # fmt: skip
-    return rows
+    return [
+        ["peak memory of the demo DAG, largest job (MiB max_rss)", f"{_f(top['max_rss_mib'], 0)} ({top['rule']})", "-",
+         "-"],
+        [f"whole demo DAG on {f['cores']} cores (s)", _f(f["elapsed_s"], 0),
+         f"target: {DEMO_TARGET_S}; its jobs' CPU time / {f['cores']} cores: {_f(f['cpu_bound_s'], 0)}",
+         _f(f["elapsed_s"] / DEMO_TARGET_S, 2) + " × target"],
+    ]  # fmt: skip
 
 
 def _memory_details(f: dict) -> list[str]:
@@ -304,21 +304,20 @@ def _memory_details(f: dict) -> list[str]:
         f"From the Snakemake `benchmark:` files of `{f['run_dir']}` (max over repeats), a complete run of the demo"
         " config (`snakemake --snakefile Snakefile --directory <run dir> --configfile config/config.yaml --cores 2`)."
         " Wall time includes waiting for a core; CPU time is the job's own cost.",
+        "",
+        f"The run took **{_f(f['elapsed_s'], 0)} s** (Snakemake's elapsed time, log `{f['log']}`); its jobs' wall times"
+        f" add up to {_f(f['jobs_wall_s'], 0)} s and their CPU times to {_f(f['jobs_cpu_time_s'], 0)} s, so on"
+        f" {f['cores']} cores no schedule of these jobs, each on the threads it had, finishes in under"
+        f" **{_f(f['cpu_bound_s'], 0)} s**, even with every core busy all the time (the target is {DEMO_TARGET_S} s)."
+        " Start-up: a fresh interpreter running a job script's imports (warm file cache, bench/run.py"
+        f" `script_startup_s`) takes the time in the last column, {_f(f['startup_s'], 0)} s over all jobs, paid"
+        " before any work.",
+        "",
+        "| rule | job | max_rss (MiB) | wall (s) | CPU time (s) | start-up (s) |",
+        "|---|---|---|---|---|---|",
     ]
-    if "elapsed_s" in f:
-        lines += [
-            "",
-            f"The run took **{_f(f['elapsed_s'], 0)} s** (Snakemake's elapsed time, log `{f['log']}`); its jobs' wall"
-            f" times add up to {_f(f['jobs_wall_s'], 0)} s and their CPU times to {_f(f['jobs_cpu_time_s'], 0)} s, so"
-            f" on {f['cores']} cores no schedule of these jobs, each on the threads it had, finishes in under"
-            f" **{_f(f['cpu_bound_s'], 0)} s**, even with every core busy all the time (the target is"
-            f" {DEMO_TARGET_S} s). Start-up: a fresh interpreter"
-            f" running a job script's imports (warm file cache, bench/run.py `script_startup_s`) takes the time in"
-            f" the last column, {_f(f['startup_s'], 0)} s over all jobs, paid before any work.",
-        ]
-    lines += ["", "| rule | job | max_rss (MiB) | wall (s) | CPU time (s) | start-up (s) |", "|---|---|---|---|---|---|"]
     for r in f["jobs"]:
-        startup = "-" if r.get("startup_s") is None else _f(r["startup_s"], 1)
+        startup = "-" if r["startup_s"] is None else _f(r["startup_s"], 1)
         lines.append(f"| {r['rule']} | {r['job']} | {_f(r['max_rss_mib'], 0)} | {_f(r['wall_s'], 1)} |"
                      f" {_f(r['cpu_time_s'], 1)} | {startup} |")  # fmt: skip
     return lines + ["", f"![peak memory per job]({f['figure']})"]
