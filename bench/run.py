@@ -13,8 +13,10 @@ See bench/README.md for what each section measures and against what.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -314,8 +316,6 @@ def section_importance(args) -> dict[str, Any]:
 def completed_run_elapsed_s(run_dir: Path) -> tuple[str, float]:
     """The latest complete Snakemake run of `run_dir` (its log says `N of N steps (100%) done`): log name and the
     elapsed time Snakemake printed at its end."""
-    import re
-
     for log in sorted((run_dir / ".snakemake" / "log").glob("*.snakemake.log"), reverse=True):  # names sort by date
         text = log.read_text()
         elapsed = re.search(r"^Elapsed time: (\d+):(\d+):([\d.]+)$", text, re.M)
@@ -328,8 +328,6 @@ def completed_run_elapsed_s(run_dir: Path) -> tuple[str, float]:
 def script_startup_s(script: Path) -> float:
     """Seconds a fresh interpreter takes to run `script`'s top-level imports: what each of its jobs pays before any
     work (torch and transformers alone take seconds, and a 2-core run does most jobs one after another)."""
-    import ast
-
     tree = ast.parse(script.read_text())
     imports = [ast.unparse(node) for node in tree.body if isinstance(node, (ast.Import, ast.ImportFrom))]
     code = "\n".join([f"import sys; sys.path.insert(0, {str(script.parent)!r})", *imports])
@@ -375,7 +373,7 @@ def section_memory(args) -> dict[str, Any]:
         "run_dir": str(args.run_dir), "log": log_name, "elapsed_s": elapsed_s, "cores": args.cores,
         "jobs_wall_s": sum(r["wall_s"] for r in rows), "jobs_cpu_time_s": cpu_time_s,
         "cpu_bound_s": cpu_time_s / args.cores,
-        "startup_s": sum(startup[r["rule"]] for r in rows if r["rule"] in startup),
+        "startup_s": sum(r["startup_s"] for r in rows if r["startup_s"] is not None),
         "jobs": rows, "figure": "bench/figures/memory_per_job.png",
     }  # fmt: skip
 

@@ -15,11 +15,12 @@ SNAKEMAKE = str(VENV_BIN / "snakemake")
 
 
 def run_snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,
-                  timeout: int = 1800) -> subprocess.CompletedProcess:
-    """Run the repository's workflow for real in `workdir` (outputs land there, not in the repo)."""
+                  timeout: int = 1800, snakefile: Path = REPO / "Snakefile") -> subprocess.CompletedProcess:
+    """Run the repository's workflow (or another checkout's `snakefile`) for real in `workdir` (outputs land there,
+    not in the repo)."""
     command = [
         SNAKEMAKE,
-        "--snakefile", str(REPO / "Snakefile"),
+        "--snakefile", str(snakefile),
         "--directory", str(workdir),
         "--configfile", str(configfile or REPO / "config" / "config.yaml"),
         *args,

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import run_snakemake
 from workflow_rules import REPO, load_rules, third_party_imports
 
 ENV_DIR = REPO / "envs"
@@ -227,7 +228,7 @@ def test_env_has_nothing_its_rules_do_not_need(rules, env_name):
     assert not extra, f"{env_name} carries packages none of its rules imports: {extra}"
 
 
-def test_jobs_import_the_package_beside_their_snakefile(tmp_path):
+def test_jobs_import_the_package_beside_their_snakefile(tmp_path, monkeypatch):
     """One .venv shared by two checkouts (its editable install points at this repository): a run of the other
     checkout's Snakefile must run that checkout's cornbert in every job, not this one's."""
     checkout = tmp_path / "checkout"
@@ -242,14 +243,9 @@ def test_jobs_import_the_package_beside_their_snakefile(tmp_path):
                       "    with open(_os.environ['IMPORT_MARKER'], 'a') as _marker:\n"
                       "        _marker.write(__file__ + '\\n')\n")  # fmt: skip
 
-    venv_bin = Path(sys.executable).parent
-    env = {**os.environ, "IMPORT_MARKER": str(marker), "PATH": f"{venv_bin}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(
-        [str(venv_bin / "snakemake"), "--snakefile", str(checkout / "Snakefile"), "--directory", str(tmp_path / "run"),
-         "--cores", "1", "resources/demo/maize.fa"],
-        capture_output=True, text=True, env=env, timeout=600,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr[-5000:]
+    monkeypatch.setenv("IMPORT_MARKER", str(marker))
+    run_snakemake(tmp_path / "run", "--cores", "1", "resources/demo/maize.fa", snakefile=checkout / "Snakefile",
+                  configfile=checkout / "config" / "config.yaml", timeout=600)  # fmt: skip
     imported = marker.read_text().splitlines()
     assert len(imported) >= 2  # Snakemake itself (rules/common.smk) and the job of rule generate_demo_world
     assert all(Path(path).is_relative_to(checkout) for path in imported), imported
