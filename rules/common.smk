@@ -69,6 +69,13 @@ def check_config_references():
         raise WorkflowError("config: `variants` needs genome mode (expression.genome); sequences have no genome")
     if SEQUENCE_MODE and EXPRESSION["split"] == "chromosome":
         raise WorkflowError("config: expression.split `chromosome` needs genome mode; sequences have no chromosomes")
+    id_keys = ["id_suffix_pattern", "strip_id_prefixes", "ignore_id_case", "id_map"]
+    if SEQUENCE_MODE and any(EXPRESSION.get(key) for key in id_keys):
+        raise WorkflowError(f"config: expression.{'/'.join(id_keys)} apply to genome mode; sequences keep their IDs")
+    try:
+        re.compile(EXPRESSION["id_suffix_pattern"])
+    except re.error as error:
+        raise WorkflowError(f"config: expression.id_suffix_pattern is not a regular expression: {error}") from None
 
 
 check_config_references()
@@ -108,6 +115,7 @@ def final_outputs():
         "results/corpus/corpus_stats.png",
         "results/expression/targets.png",
         "results/expression/leakage.tsv",
+        "results/expression/join.tsv",
         "results/tokenizer/token_lengths.png",
         "results/evaluation/metrics.tsv",
         "results/importance/importance.png",
@@ -190,6 +198,22 @@ def expression_sequences():
     if SEQUENCE_MODE:
         return EXPRESSION["sequences"]["fasta"]
     return expand(rules.extract_promoters.output.fasta, genome=EXPRESSION["genome"])[0]
+
+
+def expression_id_rules():
+    """How matrix IDs become gene IDs (genome mode); a user's sequences and table share their IDs as written."""
+    if SEQUENCE_MODE:
+        return {"suffix_pattern": "", "strip_prefixes": [], "ignore_case": False}
+    return {
+        "suffix_pattern": EXPRESSION["id_suffix_pattern"],
+        "strip_prefixes": EXPRESSION["strip_id_prefixes"],
+        "ignore_case": EXPRESSION["ignore_id_case"],
+    }
+
+
+def expression_id_map(wildcards):
+    """The user's two-column table of matrix ID -> gene ID (named input `id_map`), if any."""
+    return {"id_map": EXPRESSION["id_map"]} if EXPRESSION.get("id_map") and not SEQUENCE_MODE else {}
 
 
 def expression_split_column():

@@ -5,11 +5,13 @@
 
 rule prepare_targets:
     input:
+        unpack(expression_id_map),
         table=expression_table(),
         sequences=expression_sequences(),
     output:
         targets="results/expression/targets.tsv",
         unmatched="results/expression/unmatched.tsv",
+        summary=report("results/expression/join.tsv", caption="../report/join.rst", category="Expression"),
         promoters="results/expression/promoters.fa",
     log:
         "logs/prepare_targets/all.log",
@@ -20,6 +22,8 @@ rule prepare_targets:
         split_column=expression_split_column(),
         min_max_tpm=EXPRESSION["min_max_tpm"],
         sequence_mode=SEQUENCE_MODE,
+        id_rules=expression_id_rules(),
+        min_matched_fraction=EXPRESSION["min_matched_fraction"],
     script:
         "../workflow_scripts/prepare_targets.py"
 

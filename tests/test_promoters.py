@@ -19,7 +19,9 @@ import pytest
 import yaml
 
 from cornbert.corpus import build_pretraining_corpus, held_out_test_set
+from cornbert.errors import InputError
 from cornbert.fasta import read_fasta
+from cornbert.genome import read_genes
 from cornbert.promoters import PromoterSettings, extract_promoters
 
 REPO = Path(__file__).resolve().parents[1]
@@ -253,6 +255,50 @@ def test_arabidopsis_promoters_and_start_codons(tmp_path):
         _, start, end, gene, _, bed_strand = bed[mrna_gene[mrna]]
         assert bed_strand == strand
         assert (end <= first) if strand == "+" else (start >= first + 3)
+
+
+def transcripts_only_twin(gff: Path, out: Path) -> Path:
+    """The real annotation without its gene lines: how gene predictors and many lab assemblies write GFF3 (mRNA
+    records with isoforms, grouped by Parent only)."""
+    lines = [line for line in gff.read_text().splitlines(keepends=True) if line.count("\t") < 2
+             or line.split("\t")[2] != "gene"]
+    out.write_text("".join(lines))
+    return out
+
+
+def test_a_transcript_only_annotation_gives_the_promoters_of_its_gene_level_twin(tmp_path):
+    fasta, gff = ARABIDOPSIS / "chr5_slice.fa.bgz", ARABIDOPSIS / "chr5_slice.gff3"
+    twin = transcripts_only_twin(gff, tmp_path / "mrna_only.gff3")
+
+    def promoters(annotation: Path, name: str, **settings) -> dict[str, str]:
+        out = tmp_path / name
+        extract_promoters("ath", fasta, annotation, PromoterSettings(**settings), {}, out / "p.bed", out / "p.fa",
+                          out / "p.tsv")  # fmt: skip
+        return read_fasta(out / "p.fa")
+
+    genes = promoters(gff, "genes")
+    isoforms = dict(feature_type="mRNA", id_attribute="Parent")
+    from_transcripts = promoters(twin, "mrna", isoforms="most_upstream", **isoforms)
+    # 11 protein-coding genes, 4 of them with 2-4 isoforms on both strands; nc_AT5G66650 has no mRNA
+    assert from_transcripts == {gene: seq for gene, seq in genes.items() if gene != "nc_AT5G66650"}
+    assert len(from_transcripts) == 11
+    # the longest transcript of AT5G66610 (+) starts 6 bp downstream of the gene: its promoter moves with it
+    longest = promoters(twin, "longest", isoforms="longest", **isoforms)
+    assert longest["AT5G66610"] != genes["AT5G66610"]
+    assert longest["AT5G66610"][:-6] == genes["AT5G66610"][6:]
+    assert promoters(twin, "first", isoforms="first", **isoforms)["AT5G66640"] == genes["AT5G66640"]
+
+    with pytest.raises(InputError, match="duplicate gene ID 'AT5G66600' .*set promoters.isoforms"):
+        promoters(twin, "error", **isoforms)
+    with pytest.raises(InputError, match="no records of type 'gene' .*feature_type mRNA, id_attribute Parent"):
+        promoters(twin, "default")
+
+
+def test_isoforms_of_one_gene_on_two_strands_are_an_error(tmp_path):
+    gff = tmp_path / "bad.gff3"
+    gff.write_text("s\t.\tmRNA\t100\t200\t.\t+\t.\tID=t1;Parent=g1\ns\t.\tmRNA\t150\t300\t.\t-\t.\tID=t2;Parent=g1\n")
+    with pytest.raises(InputError, match="gene 'g1': isoforms at lines 1 and 2 lie on s \\+ and s -"):
+        read_genes(gff, "mRNA", "Parent", isoforms="most_upstream")
 
 
 # --- the pretraining corpus ----------------------------------------------------------------------------------------

@@ -7,9 +7,10 @@ Two input modes produce the same three tables (targets, split, promoters of the 
 
 from __future__ import annotations
 
-import csv
 import logging
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -92,27 +93,177 @@ def read_measurements(path: str | Path, allow_negative: bool = False, extra_colu
     return pd.concat([values.astype(float), table[extra]], axis=1)
 
 
-def match_genes(
-    measured: pd.Index, sequenced: Iterable[str], matrix_path: str | Path, fasta_path: str | Path
-) -> tuple[list[str], pd.DataFrame]:
-    """Genes with both a measurement and a sequence (in matrix order), and the others with the reason."""
-    sequenced = list(sequenced)
-    sequenced_set = set(sequenced)
-    matched = [gene for gene in measured if gene in sequenced_set]
-    measured_set = set(measured)
-    unmatched = pd.DataFrame(
-        [(gene, "no_promoter") for gene in measured if gene not in sequenced_set]
-        + [(gene, "no_expression") for gene in sequenced if gene not in measured_set],
-        columns=[ID_COLUMN, "reason"],
-    )
-    if not matched:
+@dataclass(frozen=True)
+class IdRules:
+    """How the matrix's IDs become the annotation's gene IDs before the join (expression.id_* keys).
+
+    A user's map wins; other IDs lose the first matching prefix, then the suffix pattern (e.g. `\\.\\d+$` turns the
+    transcript AT5G01010.1 into its gene AT5G01010). With `ignore_case` the join compares IDs in upper case.
+    """
+
+    suffix_pattern: str = ""
+    strip_prefixes: tuple[str, ...] = ()
+    ignore_case: bool = False
+    id_map: dict[str, str] = field(default_factory=dict)
+
+    def normalise(self, matrix_id: str) -> str:
+        if matrix_id in self.id_map:
+            return self.id_map[matrix_id]
+        gene_id = next((matrix_id[len(p):] for p in self.strip_prefixes if matrix_id.startswith(p)), matrix_id)
+        return re.sub(self.suffix_pattern, "", gene_id) if self.suffix_pattern else gene_id
+
+    def key(self, gene_id: str) -> str:
+        return gene_id.upper() if self.ignore_case else gene_id
+
+
+def read_id_map(path: str | Path) -> dict[str, str]:
+    """A two-column table with a header: the matrix's ID, then the annotation's gene ID."""
+    separator = sniff_separator(path)
+    table = pd.read_csv(path, sep=separator, dtype=str, keep_default_na=False)
+    if table.shape[1] != 2:
+        raise InputError(path, f"an ID map needs exactly two columns (matrix ID, gene ID), found {table.shape[1]}")
+    table = table.apply(lambda column: column.str.strip())
+    source, target = table.columns
+    empty = table.index[(table[source] == "") | (table[target] == "")]
+    if len(empty):
+        raise InputError(path, f"{len(empty)} rows have an empty ID (data rows {_examples(empty + 1)})")
+    duplicated = table[source][table[source].duplicated()].unique()
+    if len(duplicated):
+        raise InputError(path, f"{len(duplicated)} matrix IDs are mapped more than once: {_examples(duplicated)}")
+    return dict(zip(table[source], table[target], strict=True))
+
+
+# Layouts of IDs that keep a matrix from matching its annotation, tried on the unmatched IDs to say why and what fixes
+# it. Suffixes: Arabidopsis/rice transcripts (.1), maize transcripts and proteins (_T001, _P001), others (-T1, .t1).
+KNOWN_SUFFIXES = (r"\.\d+$", r"_T\d+$", r"_P\d+$", r"-T\d+$", r"\.t\d+$")
+PREFIX_ENDS = ":-|_."
+
+
+@dataclass(frozen=True)
+class Cause:
+    what: str  # e.g. "a version or transcript suffix"
+    fix: str  # the key and value that fix it
+    candidates: dict[str, str]  # unmatched matrix ID -> the annotation's ID it would match
+
+    def __str__(self) -> str:
+        example = next(iter(self.candidates.items()))
+        return (f"{len(self.candidates)} unmatched matrix IDs differ from an annotation ID by {self.what} "
+                f"(e.g. {example[0]} vs {example[1]}): {self.fix}")
+
+
+def likely_cause(matrix_ids: list[str], sequence_ids: list[str]) -> Cause | None:
+    """The ID layout difference that explains most unmatched matrix IDs, if any does."""
+    sequence_set = set(sequence_ids)
+    causes = []
+    for pattern in KNOWN_SUFFIXES:
+        on_matrix = {m: re.sub(pattern, "", m) for m in matrix_ids if re.sub(pattern, "", m) in sequence_set}
+        causes.append(Cause("a version or transcript suffix on the matrix side",
+                            f"set expression.id_suffix_pattern: '{pattern}'", on_matrix))
+        stripped = {re.sub(pattern, "", s): s for s in sequence_ids if re.search(pattern, s)}
+        on_annotation = {m: stripped[m] for m in matrix_ids if m in stripped}
+        causes.append(Cause(
+            "a transcript suffix on the annotation side (its records are transcripts)",
+            "take gene records (promoters.feature_type: gene), or group transcripts into genes "
+            "(promoters.feature_type: mRNA, id_attribute: Parent, isoforms: most_upstream)",
+            on_annotation,
+        ))
+    for side, ids, others, key in (("matrix", matrix_ids, sequence_set, "expression.strip_id_prefixes"),
+                                   ("annotation", sequence_ids, set(matrix_ids), "promoters.strip_id_prefixes")):
+        found: dict[str, dict[str, str]] = {}
+        for name in ids:
+            cut = next((c for c in range(1, len(name)) if name[c - 1] in PREFIX_ENDS and name[c:] in others), 0)
+            if cut:
+                matrix_id, sequence_id = (name, name[cut:]) if side == "matrix" else (name[cut:], name)
+                found.setdefault(name[:cut], {})[matrix_id] = sequence_id
+        for prefix, candidates in found.items():
+            causes.append(Cause(f"the prefix {prefix!r} on the {side} side", f"add it to {key}", candidates))
+    upper = {s.upper(): s for s in sequence_ids}
+    causes.append(Cause("letter case", "set expression.ignore_id_case: true",
+                        {m: upper[m.upper()] for m in matrix_ids if m.upper() in upper}))
+    best = max(causes, key=lambda cause: len(cause.candidates))
+    return best if best.candidates else None
+
+
+@dataclass
+class Join:
+    """The matrix joined with the sequences: matched pairs in matrix order, and every gene left out with the reason."""
+
+    pairs: list[tuple[str, str]]  # (matrix ID, sequence ID)
+    unmatched: pd.DataFrame  # gene_id, source (matrix | sequences), reason, detail
+    cause: Cause | None
+    matrix_genes: int
+    sequences: int
+
+    def counts(self) -> dict[str, int]:
+        reasons = self.unmatched["reason"].value_counts()
+        return {
+            "matched": len(self.pairs),
+            "matched_after_normalisation": sum(m != s for m, s in self.pairs),
+            **{reason: int(reasons.get(reason, 0)) for reason in UNMATCHED_REASONS},
+        }
+
+
+UNMATCHED_REASONS = ("no_promoter", "no_expression", "ambiguous", "below_min_max_tpm")
+
+
+def join_ids(
+    measured: Iterable[str],
+    sequenced: Iterable[str],
+    rules: IdRules,
+    matrix_path: str | Path,
+    fasta_path: str | Path,
+    min_fraction: float = 0.5,
+) -> Join:
+    """Join matrix IDs to sequence IDs under `rules`; stop when fewer than `min_fraction` match.
+
+    The fraction is of the smaller side, so that a matrix of a whole genome joins a single chromosome's promoters.
+    Raises InputError for two matrix IDs that normalise to one gene, and for a join below `min_fraction` (naming
+    the likely cause and the key that fixes it).
+    """
+    measured, sequenced = list(measured), list(sequenced)
+    normalised = {m: rules.normalise(m) for m in measured}
+    first: dict[str, str] = {}
+    for matrix_id, gene_id in normalised.items():
+        key = rules.key(gene_id)
+        if key in first:
+            raise InputError(matrix_path, f"matrix IDs {first[key]!r} and {matrix_id!r} both become gene {gene_id!r} "
+                             "under the ID rules (expression.id_suffix_pattern, strip_id_prefixes, ignore_id_case, "
+                             "id_map): keep one row per gene, or map them apart with expression.id_map")
+        first[key] = matrix_id
+    by_key: dict[str, list[str]] = {}
+    for sequence_id in sequenced:
+        by_key.setdefault(rules.key(sequence_id), []).append(sequence_id)
+    pairs, rows, joined = [], [], set()
+    for matrix_id in measured:
+        hits = by_key.get(rules.key(normalised[matrix_id]), [])
+        if len(hits) == 1:
+            pairs.append((matrix_id, hits[0]))
+            joined.add(hits[0])
+        elif hits:
+            rows.append((matrix_id, "matrix", "ambiguous", f"matches {', '.join(hits)} ignoring case"))
+        else:
+            rows.append((matrix_id, "matrix", "no_promoter", ""))
+    no_expression = [s for s in sequenced if s not in joined]
+    cause = likely_cause([row[0] for row in rows if row[2] == "no_promoter"], no_expression)
+    if cause:
+        rows = [(m, source, reason, f"would match {cause.candidates[m]}" if m in cause.candidates else detail)
+                for m, source, reason, detail in rows]
+    rows += [(s, "sequences", "no_expression", "") for s in no_expression]
+    join = Join(pairs, pd.DataFrame(rows, columns=[ID_COLUMN, "source", "reason", "detail"]), cause, len(measured),
+                len(sequenced))
+    smaller = min(len(measured), len(sequenced))
+    if not pairs or len(pairs) < min_fraction * smaller:
         raise InputError(
             matrix_path,
-            f"no gene ID matches the sequences in {fasta_path}: matrix IDs look like {_examples(list(measured)[:3])}, "
-            f"sequence IDs like {_examples(sequenced[:3])}. Check ID prefixes (promoters.strip_id_prefixes), "
-            "version or transcript suffixes (.1, _T001) and promoters.id_attribute",
+            f"only {len(pairs)} of {len(measured)} matrix genes match one of the {len(sequenced)} sequences in "
+            f"{fasta_path} ({len(pairs) / max(smaller, 1):.0%} of the smaller side, expression.min_matched_fraction "
+            f"is {min_fraction:.0%}). " + (f"Likely cause: {cause}." if cause else
+            f"Matrix IDs look like {_examples(measured[:3])}, sequence IDs like {_examples(sequenced[:3])}; "
+            "check version or transcript suffixes (expression.id_suffix_pattern), prefixes "
+            "(expression.strip_id_prefixes, promoters.strip_id_prefixes), case (expression.ignore_id_case) or map "
+            "the IDs with expression.id_map."),
         )
-    return matched, unmatched
+    return join
 
 
 def filter_min_max_tpm(tpm: pd.DataFrame, min_max_tpm: float) -> pd.DataFrame:
@@ -195,11 +346,6 @@ def check_sequences(sequences: dict[str, str], path: str | Path) -> None:
         raise InputError(path, f"{len(empty)} sequences are empty: {_examples(empty)}")
 
 
-def write_unmatched(unmatched: pd.DataFrame, path: str | Path) -> None:
-    with atomic_path(path) as tmp:
-        unmatched.to_csv(tmp, sep="\t", index=False, quoting=csv.QUOTE_MINIMAL)
-
-
 def build_targets(
     table_path: str | Path,
     fasta_path: str | Path,
@@ -207,28 +353,49 @@ def build_targets(
     min_max_tpm: float = 0.0,
     split_column: str | None = None,
     check_letters: bool = False,
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, str]]:
-    """Targets log(TPM+1) of the genes that have both a measurement and a sequence.
+    id_rules: IdRules = IdRules(),
+    min_matched_fraction: float = 0.5,
+) -> tuple[pd.DataFrame, Join, dict[str, str]]:
+    """Targets log(TPM+1) of the genes that have both a measurement and a sequence, keyed by the sequence IDs.
 
-    Returns the targets (index gene_id, one column per tissue), the unmatched genes with the reason, and the
-    sequences of the target genes in target order.
+    Returns the targets (index gene_id, one column per tissue), the join (every gene left out, with the reason,
+    genes below `min_max_tpm` included), and the sequences of the target genes in target order.
     """
     table = read_measurements(table_path, allow_negative=values == "log", extra_columns=[split_column or ""])
     tissues = [c for c in table.columns if c != split_column]
     sequences = read_fasta(fasta_path)
     if check_letters:
         check_sequences(sequences, fasta_path)
-    matched, unmatched = match_genes(table.index, sequences, table_path, fasta_path)
-    measured = table.loc[matched, tissues]
+    join = join_ids(table.index, sequences, id_rules, table_path, fasta_path, min_matched_fraction)
+    matrix_ids, gene_ids = zip(*join.pairs, strict=True)
+    measured = table.loc[list(matrix_ids), tissues].set_axis(pd.Index(gene_ids, name=ID_COLUMN))
     if values == "log":
         if min_max_tpm > 0:
             log.warning("expression.min_max_tpm is ignored for values already on a log scale")
         targets = measured
     else:
         kept = filter_min_max_tpm(measured, min_max_tpm)
-        log.info("min_max_tpm %g: kept %d of %d matched genes", min_max_tpm, len(kept), len(measured))
         if kept.empty:
             raise InputError(table_path, f"no gene reaches expression.min_max_tpm = {min_max_tpm:g} TPM in any tissue")
+        low = [gene for gene in measured.index if gene not in kept.index]
+        join.unmatched = pd.concat([join.unmatched, pd.DataFrame(
+            {ID_COLUMN: low, "source": "matrix", "reason": "below_min_max_tpm", "detail": f"< {min_max_tpm:g} TPM"})])
+        join.pairs = [(m, s) for m, s in join.pairs if s in kept.index]
         targets = np.log1p(kept)
     targets.index.name = ID_COLUMN
-    return targets, unmatched, {gene: sequences[gene] for gene in targets.index}
+    return targets, join, {gene: sequences[gene] for gene in targets.index}
+
+
+def join_summary(join: Join) -> pd.DataFrame:
+    """One row per outcome of the join (genes, share of the matrix or the sequences, examples): the report's table."""
+    counts = join.counts()
+    matrix_genes, sequences = join.matrix_genes, join.sequences
+    rows = [("matrix_genes", matrix_genes, 1.0, ""), ("sequences", sequences, 1.0, "")]
+    examples = {reason: _examples(join.unmatched.loc[join.unmatched["reason"] == reason, ID_COLUMN])
+                for reason in UNMATCHED_REASONS}
+    renamed = [f"{m} -> {s}" for m, s in join.pairs if m != s]
+    examples["matched_after_normalisation"] = _examples(renamed)
+    for outcome, count in counts.items():
+        total = sequences if outcome == "no_expression" else matrix_genes
+        rows.append((outcome, count, count / total if total else 0.0, examples.get(outcome, "")))
+    return pd.DataFrame(rows, columns=["outcome", "genes", "share", "examples"])

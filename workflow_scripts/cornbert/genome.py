@@ -274,17 +274,25 @@ class Gene:
     strand: str  # '+', '-', or '.'/'?' when unknown
 
 
+ISOFORM_ANCHORS = ("error", "most_upstream", "first", "longest")
+
+
 def read_genes(
     path: str | Path,
     feature_type: str = "gene",
     id_attribute: str = "ID",
     strip_id_prefixes: tuple[str, ...] | list[str] = (),
     chrom_map: dict[str, str] | None = None,
+    isoforms: str = "error",
 ) -> list[Gene]:
-    """The records of `feature_type` in GFF3 `path` (plain or gzip), after checking every feature line."""
+    """The records of `feature_type` in GFF3 `path` (plain or gzip), after checking every feature line.
+
+    Records sharing an ID are isoforms of one gene: an error, or one of them anchors the gene (`isoforms`).
+    """
+    if isoforms not in ISOFORM_ANCHORS:
+        raise ValueError(f"isoforms must be one of {ISOFORM_ANCHORS}, not {isoforms!r}")
     chrom_map = chrom_map or {}
-    genes: list[Gene] = []
-    id_line: dict[str, int] = {}
+    records: dict[str, list[tuple[int, Gene]]] = {}  # gene ID -> (line, record) of each isoform, in file order
     types: Counter[str] = Counter()
     reader = _ProgressReader(path, "reading GFF3")
     try:
@@ -324,25 +332,50 @@ def read_genes(
             gene_id = _strip_prefix(gene_id, strip_id_prefixes)
             if not gene_id or WHITESPACE.search(gene_id):
                 raise InputError(path, f"line {number}: gene ID {gene_id!r} is empty or contains whitespace")
-            if gene_id in id_line:
+            if gene_id in records and isoforms == "error":
                 raise InputError(
-                    path, f"line {number}: duplicate gene ID '{gene_id}' (first at line {id_line[gene_id]})"
+                    path,
+                    f"line {number}: duplicate gene ID '{gene_id}' (first at line {records[gene_id][0][0]}); if "
+                    f"these {kind} records are isoforms of one gene, set promoters.isoforms (most_upstream, first "
+                    "or longest) to take one 5' end per gene",
                 )
-            id_line[gene_id] = number
-            genes.append(Gene(gene_id, chrom_map.get(seqid, seqid), start, end, strand))
+            records.setdefault(gene_id, []).append((number, Gene(gene_id, chrom_map.get(seqid, seqid), start, end,
+                                                                 strand)))
     finally:
         reader.close()
     if not types:
         raise InputError(path, "no feature lines: the GFF3 annotation is empty")
-    if not genes:
+    if not records:
         present = ", ".join(f"{kind} ({count})" for kind, count in types.most_common(EXAMPLES))
+        transcripts = " (an annotation of transcripts only: feature_type mRNA, id_attribute Parent and isoforms " \
+                      "most_upstream group them into genes)" if "gene" not in types and "mRNA" in types else ""
         raise InputError(
             path,
             f"no records of type '{feature_type}' in column 3 (types present: {present}); "
-            "set promoters.feature_type",
+            f"set promoters.feature_type{transcripts}",
         )
-    log.info("%s: %d %s records", path, len(genes), feature_type)
+    genes = [_anchor(path, isoforms_of_gene, isoforms) for isoforms_of_gene in records.values()]
+    several = sum(len(group) > 1 for group in records.values())
+    log.info("%s: %d %s records -> %d genes (%d with several isoforms, anchored by %s)", path,
+             sum(map(len, records.values())), feature_type, len(genes), several, isoforms)
     return genes
+
+
+def _anchor(path: str | Path, isoforms: list[tuple[int, Gene]], rule: str) -> Gene:
+    """The isoform whose 5' end is the gene's promoter anchor under `rule`."""
+    first_line, first = isoforms[0]
+    for line, other in isoforms[1:]:
+        if (other.chrom, other.strand) != (first.chrom, first.strand):
+            raise InputError(path, f"gene '{first.gene_id}': isoforms at lines {first_line} and {line} lie on "
+                                   f"{first.chrom} {first.strand} and {other.chrom} {other.strand}; one gene needs "
+                                   "one sequence and strand")  # fmt: skip
+    candidates = [gene for _, gene in isoforms]
+    if rule == "longest":
+        return max(candidates, key=lambda gene: gene.end - gene.start)  # max keeps the first of equals
+    if rule == "most_upstream":
+        return max(candidates, key=lambda gene: gene.end) if first.strand == "-" else \
+            min(candidates, key=lambda gene: gene.start)
+    return first
 
 
 def _attribute(attributes: str, key: str) -> str | None:

@@ -25,6 +25,7 @@ import torch
 from cornbert.errors import InputError
 from cornbert.fasta import read_fasta
 from cornbert.regressor import load_regressor, predict_log
+from cornbert.runtime import configure_logging, fail_cleanly
 from cornbert.tables import write_predictions
 
 log = logging.getLogger("cornbert")
@@ -60,12 +61,13 @@ def predict_sequences(
 
 
 def genome_promoters(
-    genome: str | Path, gff: str | Path, length: int, feature_type: str, id_attribute: str
+    genome: str | Path, gff: str | Path, length: int, feature_type: str, id_attribute: str, isoforms: str = "error"
 ) -> dict[str, str]:
     """Promoters of every gene of a genome FASTA + GFF3, cut as the workflow's extract_promoters rule cuts them."""
     from cornbert.promoters import PromoterSettings, extract_promoters
 
-    settings = PromoterSettings(length=length, feature_type=feature_type, id_attribute=id_attribute)
+    settings = PromoterSettings(length=length, feature_type=feature_type, id_attribute=id_attribute,
+                                isoforms=isoforms)
     with tempfile.TemporaryDirectory(prefix="cornbert-predict-") as workdir:
         out = Path(workdir)
         extract_promoters("genome", genome, gff, settings, {}, out / "p.bed", out / "p.fa", out / "p.tsv")
@@ -85,10 +87,21 @@ def add_model_arguments(parser, batch_size: int) -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
 
 
+def add_gene_arguments(parser) -> None:
+    """How genes and their promoters are read from a GFF3: the same for every command that takes --gff."""
+    from cornbert.genome import ISOFORM_ANCHORS
+
+    parser.add_argument("--promoter-length", type=int, default=1000, help="bp upstream of each gene (default 1000)")
+    parser.add_argument("--feature-type", default="gene", help="GFF3 feature type of genes (default gene)")
+    parser.add_argument("--id-attribute", default="ID", help="GFF3 attribute holding the gene ID (default ID)")
+    parser.add_argument("--isoforms", default="error", choices=ISOFORM_ANCHORS,
+                        help="records sharing an ID are isoforms: which 5' end anchors the gene (as promoters.isoforms;"
+                             " for transcript-only GFF3: --feature-type mRNA --id-attribute Parent --isoforms "
+                             "most_upstream)")
+
+
 def start_command(threads: int) -> None:
     """Logging to stderr and the CPU thread count of a command-line entry point (0: PyTorch's choice)."""
-    from cornbert.runtime import configure_logging
-
     configure_logging(None)
     if threads:
         torch.set_num_threads(threads)
@@ -105,9 +118,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     source.add_argument("--fasta", help="promoter FASTA, 5'->3' toward the gene (plain or gzip)")
     source.add_argument("--genome", help="genome FASTA (plain, gzip or bgzip); needs --gff")
     parser.add_argument("--gff", help="GFF3 annotation of --genome (plain or gzip)")
-    parser.add_argument("--promoter-length", type=int, default=1000, help="bp upstream of each gene (default 1000)")
-    parser.add_argument("--feature-type", default="gene", help="GFF3 feature type of genes (default gene)")
-    parser.add_argument("--id-attribute", default="ID", help="GFF3 attribute holding the gene ID (default ID)")
+    add_gene_arguments(parser)
     parser.add_argument("--output", required=True, help="TSV to write: gene_id, <tissue>_log, <tissue>_tpm")
     add_model_arguments(parser, batch_size=32)
     args = parser.parse_args(argv)
@@ -119,19 +130,16 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     start_command(args.threads)
-    try:
+    with fail_cleanly([args.output]):
         if args.fasta:
             sequences = read_fasta(args.fasta)
             check_dna(sequences, args.fasta)
         else:
             sequences = genome_promoters(
-                args.genome, args.gff, args.promoter_length, args.feature_type, args.id_attribute
+                args.genome, args.gff, args.promoter_length, args.feature_type, args.id_attribute, args.isoforms
             )
         predictions = predict_sequences(args.model, sequences, args.batch_size, args.device)
-    except InputError as error:
-        log.error("%s", error)
-        raise SystemExit(1) from None
-    write_predictions(predictions, args.output)
+        write_predictions(predictions, args.output)
     log.info("wrote %s", args.output)
 
 

@@ -33,6 +33,7 @@ class PromoterSettings:
     feature_type: str = "gene"
     id_attribute: str = "ID"
     strip_id_prefixes: tuple[str, ...] = ("gene:", "gene-")
+    isoforms: str = "error"  # or most_upstream, first, longest (cornbert.genome.read_genes)
     chromosome_end: str = "drop"  # or keep_short
     min_length: int = 100
     ambiguous_bases: str = "to_n"  # or error
@@ -165,7 +166,8 @@ def extract_promoters(
     out_stats: str | Path,
 ) -> pd.DataFrame:
     """FASTA + GFF3 -> promoter BED6, FASTA (header = gene ID) and a one-row statistics table."""
-    genes = read_genes(gff, settings.feature_type, settings.id_attribute, settings.strip_id_prefixes, chrom_map)
+    genes = read_genes(gff, settings.feature_type, settings.id_attribute, settings.strip_id_prefixes, chrom_map,
+                       settings.isoforms)
     with tempfile.TemporaryDirectory(prefix=f"cornbert-{genome}-") as workdir:
         indexed = Path(workdir) / f"{genome}.fa"
         summary = write_indexed_fasta(fasta, indexed, settings.ambiguous_bases)

@@ -37,7 +37,8 @@ def with_recipe(config: dict[str, Any], recipes_dir: str | Path, default: str) -
     """The config laid over its recipe (`config["recipe"]`, else `default`), with `recipe` filled in."""
     name = config.get("recipe", default)
     path = Path(recipes_dir) / f"{name}.yaml"
-    if not path.is_file():
+    # checked against the names, not the path: "../schema" must not load another YAML file as a recipe
+    if name not in available(recipes_dir):
         raise RecipeError(f"config: recipe '{name}' does not exist; choose one of {available(recipes_dir)}")
     settings = yaml.safe_load(path.read_text()) or {}
     if not isinstance(settings, dict):

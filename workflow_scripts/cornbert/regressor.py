@@ -24,6 +24,7 @@ from transformers import (
     RobertaModel,
 )
 
+from cornbert.artefacts import check_loaded, check_model_dir
 from cornbert.model import position_ids
 from cornbert.tokenizer import encode_ids
 
@@ -220,7 +221,10 @@ def build_regressor(
     )
     model = CornBertRegressor(config)
     if encoder_weights is not None:
-        pretrained = RobertaModel.from_pretrained(encoder_weights, add_pooling_layer=False)
+        check_model_dir(encoder_weights, "pretrained CornBERT")
+        pretrained, info = RobertaModel.from_pretrained(encoder_weights, add_pooling_layer=False,
+                                                        output_loading_info=True)
+        check_loaded(encoder_weights, info, "pretrained CornBERT")
         missing, unexpected = model.encoder.load_state_dict(pretrained.state_dict(), strict=False)
         if missing or unexpected:
             raise ValueError(
@@ -231,12 +235,9 @@ def build_regressor(
 
 def load_regressor(model_dir: str | Path) -> tuple[CornBertRegressor, PreTrainedTokenizerBase, list[str]]:
     """Load a fine-tuned regressor, its tokenizer and its tissue names, in eval mode."""
-    from cornbert.errors import InputError
-
-    model_dir = Path(model_dir)
-    if not (model_dir / "config.json").is_file():
-        raise InputError(model_dir, "not a fine-tuned CornBERT model directory (no config.json)")
-    model = CornBertRegressor.from_pretrained(model_dir)
+    check_model_dir(model_dir, "fine-tuned CornBERT model")
+    model, info = CornBertRegressor.from_pretrained(model_dir, output_loading_info=True)
+    check_loaded(model_dir, info, "fine-tuned CornBERT model")
     model.eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(model_dir)
     return model, tokenizer, list(model.config.tissues)

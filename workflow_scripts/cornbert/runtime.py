@@ -7,14 +7,14 @@ import os
 import random
 import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from cornbert.errors import InputError
+from cornbert.errors import InputError, describe_os_error
 
 log = logging.getLogger("cornbert")
 
@@ -44,14 +44,26 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def run_entry(main: Callable[[Any], None], smk: Any) -> None:
-    """Run a rule's entry point; bad input ends the job with one clear line instead of a traceback."""
-    configure_logging(smk.log[0] if len(smk.log) else None)
+@contextmanager
+def fail_cleanly(outputs: Iterable[str] = ()) -> Iterator[None]:
+    """Bad input and file-system faults (full disk, permissions, read errors) end the process with one line naming
+    the file, in the log and on the console, instead of a traceback. `outputs` name the files being written when
+    the OS does not say which one failed."""
     try:
-        main(smk)
+        yield
     except InputError as error:
         log.error("%s", error)
         sys.exit(1)
+    except OSError as error:
+        log.error("%s", describe_os_error(error, ", ".join(outputs)))
+        sys.exit(1)
+
+
+def run_entry(main: Callable[[Any], None], smk: Any) -> None:
+    """Run a rule's entry point under fail_cleanly."""
+    configure_logging(smk.log[0] if len(smk.log) else None)
+    with fail_cleanly(list(smk.output)):
+        main(smk)
 
 
 @contextmanager
@@ -68,6 +80,9 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     try:
         yield Path(tmp)
         os.replace(tmp, path)
+    except OSError as error:
+        error.filename = error.filename or str(path)  # a failed write() names no file; this is the one it was
+        raise
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

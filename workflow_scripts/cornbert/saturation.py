@@ -30,6 +30,7 @@ import pandas as pd
 from cornbert.errors import InputError
 from cornbert.fasta import distance_from_gene, read_fasta
 from cornbert.predict import Predictor, add_model_arguments, check_dna, load_predictor, start_command
+from cornbert.runtime import fail_cleanly
 from cornbert.tables import write_tsv
 
 log = logging.getLogger("cornbert")
@@ -218,14 +219,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     start_command(args.threads)
     genes = [g for g in args.genes.split(",") if g]
-    try:
+    with fail_cleanly([args.output_dir]):
         promoters = read_fasta(args.fasta)
         check_dna(promoters, args.fasta)
         run(args.model, promoters, args.fasta, genes, args.tissue, args.top, args.output_dir, args.batch_size,
             args.device)  # fmt: skip
-    except InputError as error:
-        log.error("%s", error)
-        raise SystemExit(1) from None
     log.info("wrote %s", args.output_dir)
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 from transformers import PreTrainedTokenizerFast
 
+from cornbert.artefacts import check_json
 from cornbert.errors import InputError
 from cornbert.tokenizer import encode_ids, load_tokenizer
 
@@ -110,7 +111,10 @@ def open_token_store(path: str | Path, tokenizer_dir: str | Path) -> TokenStore:
     path = Path(path)
     if not (path / HEADER).is_file():
         raise InputError(path, f"no {HEADER}: not a token store written by rule tokenize_corpus")
-    header = json.loads((path / HEADER).read_text())
+    header = check_json(path / HEADER)
+    missing = sorted({"format", "count", "tokens", "tokenizer_sha256"} - set(header))
+    if missing:
+        raise InputError(path / HEADER, f"no {', '.join(missing)}: not a token store header; rerun rule tokenize_corpus")
     if header.get("format") != FORMAT:
         raise InputError(path, f"token store format {header.get('format')}, this code reads format {FORMAT}")
     if header["tokenizer_sha256"] != tokenizer_sha256(tokenizer_dir):

@@ -15,6 +15,7 @@ import pandas as pd
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
+from cornbert.artefacts import check_json
 from cornbert.errors import InputError
 
 # RoBERTa's special tokens; their order fixes the ids <s>=0, <pad>=1, </s>=2, <unk>=3, <mask>=4.
@@ -83,6 +84,7 @@ def load_tokenizer(directory: str | Path) -> PreTrainedTokenizerFast:
     directory = Path(directory)
     if not (directory / "tokenizer.json").is_file():
         raise InputError(directory, "no tokenizer.json: not a tokenizer directory saved by train_tokenizer")
+    check_json(directory / "tokenizer.json")
     tokenizer = AutoTokenizer.from_pretrained(directory)
     backend_size = tokenizer.backend_tokenizer.get_vocab_size(with_added_tokens=True)
     if len(tokenizer) != backend_size or tokenizer.mask_token_id is None:

@@ -39,8 +39,9 @@ import pysam
 from cornbert.errors import InputError
 from cornbert.fasta import distance_from_gene, open_text, reverse_complement
 from cornbert.genome import check_genes_on_chromosomes, read_genes, write_indexed_fasta
-from cornbert.predict import Predictor, add_model_arguments, load_predictor, start_command
+from cornbert.predict import Predictor, add_gene_arguments, add_model_arguments, load_predictor, start_command
 from cornbert.promoters import PromoterSettings, Region, clean_sequences, cut_sequences, plan_regions
+from cornbert.runtime import fail_cleanly
 from cornbert.tables import write_tsv
 
 log = logging.getLogger("cornbert")
@@ -320,7 +321,7 @@ class VariantJob:
 def run(job: VariantJob) -> pd.DataFrame:
     """Read, check, predict; write the table, summary and figure only once everything has succeeded."""
     genes = read_genes(job.gff, job.settings.feature_type, job.settings.id_attribute,
-                       job.settings.strip_id_prefixes, job.chrom_map)  # fmt: skip
+                       job.settings.strip_id_prefixes, job.chrom_map, job.settings.isoforms)  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="cornbert-variants-") as workdir:
         indexed = Path(workdir) / "genome.fa"
         summary = write_indexed_fasta(job.genome, indexed, job.settings.ambiguous_bases)
@@ -416,9 +417,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--output", required=True, help="TSV to write: one row per allele x gene x tissue")
     parser.add_argument("--summary", help="TSV of counts (default: OUTPUT with .summary.tsv)")
     parser.add_argument("--figure", help="PNG of effect against distance per tissue (default: OUTPUT with .png)")
-    parser.add_argument("--promoter-length", type=int, default=1000, help="bp upstream of each gene (default 1000)")
-    parser.add_argument("--feature-type", default="gene", help="GFF3 feature type of genes (default gene)")
-    parser.add_argument("--id-attribute", default="ID", help="GFF3 attribute holding the gene ID (default ID)")
+    add_gene_arguments(parser)
     parser.add_argument("--chrom-map", nargs="*", default=[], metavar="NAME=FASTA_NAME",
                         help="rename GFF3/VCF sequence names to FASTA names, e.g. chr1=1")  # fmt: skip
     add_model_arguments(parser, batch_size=32)
@@ -433,14 +432,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         model=args.model, genome=args.genome, gff=args.gff, vcf=args.vcf, output=args.output,
         summary=args.summary or f"{stem}.summary.tsv", figure=args.figure or f"{stem}.png",
         settings=PromoterSettings(length=args.promoter_length, feature_type=args.feature_type,
-                                  id_attribute=args.id_attribute),
+                                  id_attribute=args.id_attribute, isoforms=args.isoforms),
         chrom_map=parse_chrom_map(args.chrom_map), batch_size=args.batch_size, device=args.device,
     )  # fmt: skip
-    try:
+    with fail_cleanly([job.output, job.summary, job.figure]):
         run(job)
-    except InputError as error:
-        log.error("%s", error)
-        raise SystemExit(1) from None
     log.info("wrote %s, %s and %s", job.output, job.summary, job.figure)
 
 
