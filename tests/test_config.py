@@ -95,13 +95,14 @@ def test_the_paper_recipe_is_the_study_and_the_demo_runs_the_laptop_recipe_but_i
     assert deep_merge(effective(demo), demo_recipe) == effective(demo)  # no other demo-only settings
 
 
-def test_an_unknown_recipe_is_refused_naming_the_choices(tmp_path):
-    config = dict(MINIMAL, recipe="cluster")
+@pytest.mark.parametrize("recipe", ["cluster", "../schema"])  # "../schema" is a YAML file, but not a recipe
+def test_an_unknown_recipe_is_refused_naming_the_choices(tmp_path, recipe):
+    config = dict(MINIMAL, recipe=recipe)
     configfile = tmp_path / "config.yaml"
     configfile.write_text(yaml.safe_dump(config))
     result = run_snakemake(tmp_path, "--dry-run", configfile=configfile, check=False)
     assert result.returncode != 0
-    assert "recipe 'cluster' does not exist; choose one of ['gpu', 'laptop', 'paper']" in result.stderr + result.stdout
+    assert f"recipe '{recipe}' does not exist; choose one of ['gpu', 'laptop', 'paper']" in result.stderr + result.stdout
 
 
 def test_minimal_config_gets_every_default():

@@ -183,6 +183,40 @@ def test_sequence_mode_produces_the_same_tables(tmp_path: Path):
 
 
 @pytest.mark.slow
+def test_a_transcript_keyed_matrix_stops_the_run_and_the_suffix_rule_joins_it(tmp_path: Path):
+    """As a first run goes wrong: the demo's matrix with 90 % of its IDs as maize transcripts (_T001)."""
+    run_snakemake(tmp_path, "--cores", "1", "results/expression/targets.tsv")
+    plain = read_targets(tmp_path / "results/expression/targets.tsv")
+    matrix = pd.read_csv(tmp_path / "resources/demo/maize_tpm.tsv", sep="\t")
+    plain_ids = set(matrix["gene_id"][::10]) & set(plain.index)
+    matrix["gene_id"] = [g if i % 10 == 0 else f"{g}_T001" for i, g in enumerate(matrix["gene_id"])]
+    matrix.to_csv(tmp_path / "tpm_transcripts.tsv", sep="\t", index=False)
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["expression"]["matrix"] = "tpm_transcripts.tsv"
+    configfile = tmp_path / "transcripts.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+
+    result = run_snakemake(tmp_path, "--cores", "1", "results/expression/targets.tsv", configfile=configfile,
+                           check=False)
+    assert result.returncode != 0
+    errors = [line for line in (tmp_path / "logs/prepare_targets/all.log").read_text().splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and "Traceback" not in result.stderr
+    assert f"tpm_transcripts.tsv: only {len(plain_ids)} of {len(matrix)} matrix genes match" in errors[0]
+    assert "version or transcript suffix on the matrix side" in errors[0]
+    assert "set expression.id_suffix_pattern: '_T\\d+$'" in errors[0]
+    assert not (tmp_path / "results/expression/targets.tsv").exists()  # nothing half-done left as if done
+
+    config["expression"]["id_suffix_pattern"] = r"_T\d+$"
+    configfile.write_text(yaml.safe_dump(config))
+    run_snakemake(tmp_path, "--cores", "1", "results/expression/targets.tsv", configfile=configfile)
+    pd.testing.assert_frame_equal(read_targets(tmp_path / "results/expression/targets.tsv"), plain)
+    summary = pd.read_csv(tmp_path / "results/expression/join.tsv", sep="\t", index_col="outcome")["genes"]
+    assert summary["matched"] == len(plain)
+    assert summary["matched_after_normalisation"] == len(plain) - len(plain_ids)
+    assert "WARNING" in (tmp_path / "logs/prepare_targets/all.log").read_text()  # genes left out are never quiet
+
+
+@pytest.mark.slow
 def test_demo_targets_split_and_figure(demo_run: Path):
     targets = read_targets(demo_run / "results/expression/targets.tsv")
     split = read_split(demo_run / "results/expression/split.tsv")
@@ -192,6 +226,8 @@ def test_demo_targets_split_and_figure(demo_run: Path):
     assert (split == "test").mean() == pytest.approx(0.3, abs=0.01)
     unmatched = pd.read_csv(demo_run / "results/expression/unmatched.tsv", sep="\t")
     assert {"no_promoter", "no_expression"} <= set(unmatched["reason"])  # chromosome-end genes, unmeasured genes
+    summary = pd.read_csv(demo_run / "results/expression/join.tsv", sep="\t", index_col="outcome")["genes"]
+    assert summary["matched"] == len(targets) and summary["no_promoter"] + summary["no_expression"] == len(unmatched)
     headers = [line[1:] for line in (demo_run / "results/expression/promoters.fa").read_text().splitlines()
                if line.startswith(">")]
     assert headers == list(targets.index)

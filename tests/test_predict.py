@@ -77,6 +77,33 @@ def test_cli_rejects_a_directory_that_is_not_a_model(tmp_path):
     assert result.returncode == 1 and "not a fine-tuned CornBERT model directory" in result.stderr
 
 
+@pytest.mark.parametrize("damage, problem", [
+    ("truncate", "model.safetensors: damaged or truncated safetensors file (Error while deserializing header"),
+    ("foreign", "model.safetensors: lacks"),
+    ("config", "config.json: damaged or not JSON"),
+])
+def test_cli_names_a_damaged_or_foreign_model_file_in_one_line(trained_model, tmp_path, damage, problem):
+    import shutil
+
+    from safetensors.torch import save_file
+
+    model = shutil.copytree(trained_model, tmp_path / "model")
+    if damage == "truncate":
+        with open(model / "model.safetensors", "r+b") as weights:
+            weights.truncate(4096)  # a copy or a write that stopped early
+    elif damage == "foreign":
+        save_file({"classifier.weight": torch.zeros(2, 2)}, model / "model.safetensors")
+    else:
+        (model / "config.json").write_text('{"model_type": "cornbert_regressor", "tissu')
+    fasta = tmp_path / "p.fa"
+    fasta.write_text(">p1\nACGTACGT\n")
+    result = subprocess.run([CLI, "--model", str(model), "--fasta", str(fasta), "--output", str(tmp_path / "o.tsv")],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 1
+    assert f"{model}/{problem}" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "o.tsv").exists()
+
+
 FRESH_PROCESS = """
 import sys, numpy as np
 from cornbert.fasta import read_fasta

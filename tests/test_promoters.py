@@ -18,6 +18,7 @@ import pysam
 import pytest
 import yaml
 
+from conftest import run_snakemake
 from cornbert.corpus import build_pretraining_corpus, held_out_test_set
 from cornbert.errors import InputError
 from cornbert.fasta import read_fasta
@@ -299,6 +300,34 @@ def test_isoforms_of_one_gene_on_two_strands_are_an_error(tmp_path):
     gff.write_text("s\t.\tmRNA\t100\t200\t.\t+\t.\tID=t1;Parent=g1\ns\t.\tmRNA\t150\t300\t.\t-\t.\tID=t2;Parent=g1\n")
     with pytest.raises(InputError, match="gene 'g1': isoforms at lines 1 and 2 lie on s \\+ and s -"):
         read_genes(gff, "mRNA", "Parent", isoforms="most_upstream")
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A real, nearly full file system: a 64 KiB tmpfs (needs root, as in CI)."""
+    mount = tmp_path / "full"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_during_extraction_is_one_line_naming_the_file_and_leaves_nothing(tmp_path, full_disk):
+    work = tmp_path / "run"
+    run_snakemake(work, "--cores", "1", "resources/demo/maize.gff3")
+    (work / "results").mkdir()
+    (work / "results" / "promoters").symlink_to(full_disk)
+    result = run_snakemake(work, "--cores", "1", "results/promoters/maize.fa", check=False)
+    assert result.returncode != 0
+    log = (work / "logs/extract_promoters/maize.log").read_text()
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and "Traceback" not in log
+    assert errors[0].endswith("no space left on the device: free space there (df -h shows it) and rerun; the job "
+                              "kept nothing half-written")
+    assert "results/promoters/maize." in errors[0]
+    assert list(full_disk.iterdir()) == []  # no partial BED or FASTA
 
 
 # --- the pretraining corpus ----------------------------------------------------------------------------------------

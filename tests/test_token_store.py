@@ -119,3 +119,6 @@ def test_store_of_another_tokenizer_or_damaged_is_refused(corpus, tmp_path):
     assert header["corpus_sha256"] and header["format"] == 1
     with pytest.raises(InputError, match="not a token store"):
         open_token_store(tmp_path, corpus["tokenizer"])
+    (tmp_path / "stage1.tokens" / "header.json").write_text('{"format": 1, "count"')  # cut mid-write
+    with pytest.raises(InputError, match="header.json: damaged or not JSON"):
+        open_token_store(tmp_path / "stage1.tokens", corpus["tokenizer"])
