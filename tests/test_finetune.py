@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -16,7 +18,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from cornbert import distributed
+from cornbert import distributed, finetune, training
 from cornbert.errors import InputError
 from cornbert.finetune import FinetuneSettings, lr_factor, parameter_groups, phase_boundaries, train
 from cornbert.regressor import build_regressor, load_regressor, predict_log, tokenize
@@ -277,24 +279,25 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_o
     out = tmp_path / "killed"
     job_file = tmp_path / "job.json"
     make_job(world, out, settings).to_json(job_file)
-    checkpoint = out / "checkpoints" / "last.pt"
+    checkpoints = out / "checkpoints"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     worker = subprocess.Popen(
         [sys.executable, "-m", "cornbert.finetune", str(job_file)], env=env, stderr=subprocess.DEVNULL
     )
     deadline = time.time() + 120
-    while not checkpoint.exists() and worker.poll() is None and time.time() < deadline:
+    while not any(checkpoints.glob("step-*.pt")) and worker.poll() is None and time.time() < deadline:
         time.sleep(0.01)
     worker.kill()
     worker.wait()
-    assert checkpoint.exists(), "the worker finished or failed before writing a checkpoint"
+    assert any(checkpoints.glob("step-*.pt")), "the worker finished or failed before writing a checkpoint"
+    checkpoint = sorted(checkpoints.glob("step-*.pt"))[-1]
     saved_step = torch.load(checkpoint, weights_only=False)["step"]
     assert 0 < saved_step < 40
     assert not (out / "model").exists()
 
     log_file = tmp_path / "resume.log"
     subprocess.run([sys.executable, "-m", "cornbert.finetune", str(job_file), str(log_file)], env=env, check=True)
-    assert f"resumed from checkpoint {checkpoint} at step {saved_step}" in log_file.read_text()
+    assert f"resuming from the checkpoint at step {saved_step} ({checkpoint})" in log_file.read_text()
     for name, value in weights(reference).items():
         assert torch.equal(value, weights(out)[name]), name
     assert (reference / "loss.tsv").read_text() == (out / "loss.tsv").read_text()
@@ -304,11 +307,45 @@ def test_checkpoint_of_other_settings_is_not_resumed(world, tmp_path):
     settings = small_settings(max_steps=8, checkpoint_interval=4)
     job = make_job(world, tmp_path, settings)
     # Leave a checkpoint behind as a killed run of a DIFFERENT config would.
-    from cornbert.training import save_checkpoint
-
-    save_checkpoint(Path(job.checkpoint_dir) / "last.pt", {"fingerprint": "other", "step": 4})
+    training.Checkpoints(job.checkpoint_dir, "other").save(4, {})
     train(job, distributed.setup(prefer_cuda=False))
     assert pd.read_csv(tmp_path / "loss.tsv", sep="\t")["step"].min() == 2
+
+
+@pytest.mark.parametrize("damaged", [["step-00000006.pt"], ["step-00000006.pt", "step-00000004.pt"]])
+def test_damaged_checkpoint_falls_back_to_the_previous_one_or_a_fresh_start(world, tmp_path, monkeypatch, caplog,
+                                                                             damaged):  # fmt: skip
+    """A checkpoint cut to 8 bytes is skipped with a warning naming it; the run ends exactly as an undamaged
+    resume from the checkpoint it fell back to (or a fresh run) does."""
+    settings = small_settings(max_steps=8, checkpoint_interval=2)
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:  # stopped just before writing its outputs: its checkpoints stay behind
+        patch.setattr(finetune, "write_outputs", fail)
+        with pytest.raises(KeyboardInterrupt):
+            run(world, tmp_path / "damaged", settings)
+    checkpoints = tmp_path / "damaged" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-00000004.pt", "step-00000006.pt"]  # two kept
+    shutil.copytree(checkpoints, tmp_path / "reference" / "checkpoints")
+    for name in damaged:
+        with open(checkpoints / name, "r+b") as handle:
+            handle.truncate(8)
+        (tmp_path / "reference" / "checkpoints" / name).unlink()
+
+    with caplog.at_level(logging.INFO, logger="cornbert"):
+        run(world, tmp_path / "damaged", settings)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == len(damaged)
+    for name, warning in zip(damaged, warnings):
+        assert warning.startswith(f"checkpoint {checkpoints / name} is damaged (PytorchStreamReader failed reading zip")
+    fallback = f"falling back to {checkpoints / 'step-00000004.pt'}" if len(damaged) == 1 else "starting from step 0"
+    assert warnings[-1].endswith(f"); {fallback}")
+    run(world, tmp_path / "reference", settings)
+    for name, value in weights(tmp_path / "reference").items():
+        assert torch.equal(value, weights(tmp_path / "damaged")[name]), name
+    assert (tmp_path / "reference" / "loss.tsv").read_text() == (tmp_path / "damaged" / "loss.tsv").read_text()
 
 
 def test_batch_norm_head_statistics_are_recomputed_exactly_from_the_given_genes(world):

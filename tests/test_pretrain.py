@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,11 +22,11 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer, RobertaForMaskedLM, RobertaModel
 
 from conftest import REPO, run_snakemake
-from cornbert import distributed
+from cornbert import distributed, training
 
 from cornbert.model import PRESETS, position_ids, roberta_config
 from cornbert.pretrain import (
-    CHECKPOINT_FILE, MaskedLMLoss, PretrainSettings, build_model, pretrain, split_promoters, step_batch, to_device,
+    MaskedLMLoss, PretrainSettings, build_model, pretrain, split_promoters, step_batch, to_device,
 )  # fmt: skip
 from cornbert.token_store import open_token_store, write_token_store
 from cornbert.tokenizer import load_tokenizer, train_tokenizer
@@ -197,15 +198,15 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_identical(inputs, tmp_p
         "pretrain(**json.load(open(sys.argv[1])))"
     )
     process = subprocess.Popen([sys.executable, "-c", script, str(tmp_path / "job.json")], stderr=subprocess.DEVNULL)
-    checkpoint = tmp_path / "killed" / "checkpoints" / CHECKPOINT_FILE
+    checkpoints = tmp_path / "killed" / "checkpoints"
     deadline = time.monotonic() + 300
-    while not checkpoint.exists() and process.poll() is None and time.monotonic() < deadline:
+    while not any(checkpoints.glob("step-*.pt")) and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
     assert process.wait() == -signal.SIGKILL, "the run ended before it could be killed mid-way"
-    assert checkpoint.exists() and not (tmp_path / "killed" / "model").exists()
+    assert any(checkpoints.glob("step-*.pt")) and not (tmp_path / "killed" / "model").exists()
 
-    with caplog.at_level(logging.INFO, logger="cornbert.pretrain"):
+    with caplog.at_level(logging.INFO, logger="cornbert"):
         pretrain(**killed)
     resumed = [r.getMessage() for r in caplog.records if "resuming from the checkpoint" in r.getMessage()]
     assert len(resumed) == 1
@@ -221,14 +222,50 @@ def test_killed_run_resumes_from_its_checkpoint_and_ends_identical(inputs, tmp_p
 
 
 def test_checkpoint_of_other_settings_or_inputs_is_not_resumed(inputs, tmp_path, caplog):
-    (tmp_path / "checkpoints").mkdir()
-    torch.save(
-        {"fingerprint": "written by a run with other settings", "step": 4}, tmp_path / "checkpoints" / CHECKPOINT_FILE
-    )
-    with caplog.at_level(logging.INFO, logger="cornbert.pretrain"):
+    training.Checkpoints(tmp_path / "checkpoints", "written by a run with other settings").save(4, {})
+    with caplog.at_level(logging.INFO, logger="cornbert"):
         pretrain(**job(inputs, tmp_path))
-    assert any("ignoring" in r.getMessage() for r in caplog.records)
+    assert any("written for other settings or inputs; starting from step 0" in r.getMessage() for r in caplog.records)
     assert list(pd.read_csv(tmp_path / "metrics.tsv", sep="\t")["step"]) == list(range(1, 7))
+
+
+def stopped_before_saving(monkeypatch, call) -> None:
+    """Run `call` until it would save its model: its checkpoints stay behind, as after a kill at the very end."""
+
+    def fail(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(training, "save_model", fail)
+        with pytest.raises(KeyboardInterrupt):
+            call()
+
+
+@pytest.mark.parametrize("damaged", [["step-00000004.pt"], ["step-00000004.pt", "step-00000002.pt"]])
+def test_damaged_checkpoint_falls_back_to_the_previous_one_or_a_fresh_start(inputs, tmp_path, monkeypatch, caplog,
+                                                                             damaged):  # fmt: skip
+    """A checkpoint cut to 8 bytes (a node dying mid-write) is skipped with a warning naming it; the run ends
+    exactly as an undamaged resume from the checkpoint it fell back to (or a fresh run) does."""
+    stopped_before_saving(monkeypatch, lambda: pretrain(**job(inputs, tmp_path / "damaged")))
+    checkpoints = tmp_path / "damaged" / "checkpoints"
+    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-00000002.pt", "step-00000004.pt"]  # two kept
+    shutil.copytree(checkpoints, tmp_path / "reference" / "checkpoints")
+    for name in damaged:
+        with open(checkpoints / name, "r+b") as handle:
+            handle.truncate(8)
+        (tmp_path / "reference" / "checkpoints" / name).unlink()
+
+    with caplog.at_level(logging.INFO, logger="cornbert"):
+        pretrain(**job(inputs, tmp_path / "damaged"))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == len(damaged)
+    for name, warning in zip(damaged, warnings):
+        assert warning.startswith(f"checkpoint {checkpoints / name} is damaged (PytorchStreamReader failed reading zip")
+    fallback = f"falling back to {checkpoints / 'step-00000002.pt'}" if len(damaged) == 1 else "starting from step 0"
+    assert warnings[-1].endswith(f"); {fallback}")
+    pretrain(**job(inputs, tmp_path / "reference"))
+    assert_same_weights(weights(tmp_path / "damaged" / "model"), weights(tmp_path / "reference" / "model"))
+    assert (tmp_path / "damaged" / "metrics.tsv").read_text() == (tmp_path / "reference" / "metrics.tsv").read_text()
 
 
 def test_batch_size_must_split_into_micro_batches(inputs, tmp_path):

@@ -27,7 +27,9 @@ def main(smk) -> None:
     if gpus <= 1:
         pretrain(**job)
         return
-    distributed.launch_job("cornbert.pretrain", job, gpus, Path(smk.output.metrics).parent, [smk.log[0]])
+    distributed.launch_job(
+        "cornbert.pretrain", job, gpus, Path(smk.output.metrics).parent, [smk.log[0], str(smk.threads)]
+    )
 
 
 run_entry(main, snakemake)  # noqa: F821

@@ -15,10 +15,8 @@ import dataclasses
 import json
 import logging
 import math
-import random
 import shutil
 import sys
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,7 +24,6 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm import tqdm
 from transformers import RobertaConfig
 
 from cornbert import distributed, training
@@ -38,8 +35,6 @@ from cornbert.tokenizer import load_tokenizer
 from cornbert.tables import read_split, read_targets, write_tsv
 
 log = logging.getLogger("cornbert")
-
-CHECKPOINT_FILE = "last.pt"
 
 
 @dataclass
@@ -285,24 +280,6 @@ def fingerprint(job: FinetuneJob, world_size: int) -> str:
     return training.fingerprint([dataclasses.asdict(job.settings), job.seed, job.pretrained, world_size], inputs)
 
 
-def rng_states() -> dict:
-    # numpy's key as a list, not an array, so that the checkpoint loads with torch.load(weights_only=True).
-    name, key, *position = np.random.get_state()
-    states = {"torch": torch.get_rng_state(), "numpy": (name, key.tolist(), *position), "python": random.getstate()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
-
-
-def restore_rng_states(states: dict) -> None:
-    torch.set_rng_state(states["torch"])
-    name, key, *position = states["numpy"]
-    np.random.set_state((name, np.array(key, dtype=np.uint32), *position))
-    random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Training
 
@@ -395,26 +372,22 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
     # tensors only, and reading them every step would make the host wait for the GPU).
     train_sums = torch.zeros(2, dtype=torch.float64, device=context.device)
 
-    checkpoint_path = Path(job.checkpoint_dir) / CHECKPOINT_FILE
-    expected = fingerprint(job, context.world_size)
-    checkpoint = training.load_checkpoint(checkpoint_path, expected)
+    checkpoints = training.Checkpoints(job.checkpoint_dir, fingerprint(job, context.world_size))
+    checkpoint = checkpoints.load()
     if checkpoint is not None:
         model.load_state_dict(checkpoint["model"])
         apply_schedule(groups, optimizer, checkpoint["step"], settings)
         optimizer.load_state_dict(checkpoint["optimizer"])
-        restore_rng_states(checkpoint["rng"])
+        training.restore_rng_states(checkpoint["rng"])
         records, best, start_step = checkpoint["records"], checkpoint["best"], checkpoint["step"]
         train_sums = checkpoint["train_sums"].to(context.device)
-        log.info("resumed from checkpoint %s at step %d", checkpoint_path, start_step)
 
     def phase_at(step: int) -> str:
         return [label for first, label in boundaries if first <= step][-1]
 
     wrapped, trainable = model, None
-    progress = tqdm(
-        range(start_step, settings.max_steps), desc="fine-tuning", disable=not context.is_main, mininterval=5
-    )
-    for step in progress:
+    progress = training.progress(settings.max_steps, start_step, "fine-tuning", context)
+    for step in range(start_step, settings.max_steps):
         apply_schedule(groups, optimizer, step, settings)
         if trainable_groups(groups, step) != trainable:
             trainable = trainable_groups(groups, step)
@@ -422,20 +395,20 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
             distributed.assert_ranks_in_sync(model, context, f"at step {step}")
             log.info("step %d: trainable %s", step, ", ".join(trainable))
 
-        own = batch_indices(step, settings.batch_size, len(train_data), job.seed)[context.rank :: context.world_size]
-        micro_batches = own.split(settings.micro_batch_size)
-        for i, indices in enumerate(micro_batches):
+        def micro_loss(module: nn.Module, indices: torch.Tensor) -> torch.Tensor:
             input_ids, attention_mask, target = train_data.batch(indices, context.device)
-            sync = i == len(micro_batches) - 1 or not context.distributed
-            with autocast(context, settings), nullcontext() if sync else wrapped.no_sync():
-                output = wrapped(input_ids, attention_mask)
-                loss_sum, log_sum = squared_error_sums(output, target, std_tensor)
-                # Mean over the GLOBAL batch: DDP averages over ranks, so scale up by the world size.
-                (loss_sum * context.world_size / (settings.batch_size * len(tissues))).backward()
+            loss_sum, log_sum = squared_error_sums(module(input_ids, attention_mask), target, std_tensor)
             train_sums[0] += log_sum.detach().double()
             train_sums[1] += target.numel()
+            # Mean over the GLOBAL batch: DDP averages over ranks, so scale up by the world size.
+            return loss_sum * context.world_size / (settings.batch_size * len(tissues))
+
+        own = batch_indices(step, settings.batch_size, len(train_data), job.seed)[context.rank :: context.world_size]
+        training.accumulate(wrapped, own.split(settings.micro_batch_size), micro_loss, context,
+                            autocast(context, settings))  # fmt: skip
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        progress.update()
 
         done = step + 1
         if done % settings.eval_interval == 0 or done == settings.max_steps:
@@ -456,13 +429,12 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
                 log.info("step %d: train MSE(log) %.4f, validation MSE(log) %.4f", done, train_loss, validation_loss)
         if done % settings.checkpoint_interval == 0 and done < settings.max_steps:
             if context.is_main:
-                training.save_checkpoint(checkpoint_path, {
-                    "fingerprint": expected, "step": done, "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "rng": rng_states(), "records": records, "best": best,
-                    "train_sums": train_sums.cpu(),
+                checkpoints.save(done, {
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": training.rng_states(),
+                    "records": records, "best": best, "train_sums": train_sums.cpu(),
                 })  # fmt: skip
-                log.info("checkpoint at step %d: %s", done, checkpoint_path)
             distributed.barrier(context)
+    progress.close()
 
     distributed.assert_ranks_in_sync(model, context, "at the end of training")
     if settings.keep_best and best["state"] is not None:
@@ -488,15 +460,14 @@ def mean_predictor_loss(targets: pd.DataFrame, genes: dict[str, list[str]]) -> f
 
 
 def write_outputs(job, model, tokenizer, records, boundaries, genes, best, reference: float, trained_on: str) -> None:
-    model_dir = Path(job.model_dir)
-    tmp_dir = model_dir.with_name(f".{model_dir.name}.part")
-    shutil.rmtree(tmp_dir, ignore_errors=True)
-    model.cpu().save_pretrained(tmp_dir)
-    tokenizer.save_pretrained(tmp_dir)
     losses = pd.DataFrame.from_records(records, columns=["step", "phase", "split", "loss"])
-    (tmp_dir / "README.md").write_text(model_card(job, model, losses, genes, best, reference, trained_on))
-    shutil.rmtree(model_dir, ignore_errors=True)
-    tmp_dir.rename(model_dir)
+
+    def write(folder: Path) -> None:
+        model.cpu().save_pretrained(folder)
+        tokenizer.save_pretrained(folder)
+        (folder / "README.md").write_text(model_card(job, model, losses, genes, best, reference, trained_on))
+
+    training.save_model(job.model_dir, write)
     write_tsv(losses, job.loss_tsv, index=False)
     plot_loss(
         losses,
@@ -583,20 +554,13 @@ Reproducibility).
 """
 
 
-def main(argv: list[str] | None = None) -> None:
-    """torchrun worker: `python -m cornbert.finetune job.json`."""
-    from cornbert.runtime import configure_logging
-
-    argv = sys.argv[1:] if argv is None else argv
-    job = FinetuneJob.from_json(argv[0])
+def _main(job_path: str) -> None:
     context = distributed.setup()
-    configure_logging(argv[1] if len(argv) > 1 and context.is_main else None)
-    torch.set_num_threads(max(1, int(argv[2]) if len(argv) > 2 else 1))
     try:
-        train(job, context)
+        train(FinetuneJob.from_json(job_path), context)
     finally:
         distributed.teardown(context)
 
 
 if __name__ == "__main__":
-    main()
+    training.worker_main(_main, sys.argv[1:])

@@ -12,11 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import shutil
 import sys
 from collections.abc import Iterable, Iterator
-from contextlib import nullcontext
 from dataclasses import asdict, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +24,6 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 from transformers import PreTrainedTokenizerFast, RobertaForMaskedLM, get_linear_schedule_with_warmup
 
 from cornbert import distributed, training
@@ -39,7 +36,6 @@ from cornbert.tokenizer import load_tokenizer
 
 log = logging.getLogger("cornbert.pretrain")
 
-CHECKPOINT_FILE = "checkpoint.pt"
 IGNORE_INDEX = -100  # label of tokens that are not masked (ignored by the loss)
 # Settings that change how a run is computed but not what it computes; a checkpoint survives changing them.
 NOT_IN_FINGERPRINT = ("micro_batch_size", "checkpoint_steps", "eval_steps", "compile_on_gpu")
@@ -122,9 +118,15 @@ def _pretrain(
     optimizer = _optimizer(model, run)
     scheduler = get_linear_schedule_with_warmup(optimizer, run.warmup_steps, steps)
     rows: list[dict[str, float]] = []
-    checkpoint = Path(checkpoint_dir) / CHECKPOINT_FILE
-    fingerprint = _fingerprint(run, model_section, tokens, tokenizer_dir, init_model_dir)
-    start = _resume(checkpoint, fingerprint, model, optimizer, scheduler, rows)
+    checkpoints = training.Checkpoints(checkpoint_dir, _fingerprint(run, model_section, tokens, tokenizer_dir,
+                                                                    init_model_dir))  # fmt: skip
+    state = checkpoints.load()
+    start = 0
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        rows, start = state["metrics"], state["step"]
 
     loss_module = MaskedLMLoss(model)
     train_module = distributed.wrap(loss_module, context)
@@ -135,10 +137,7 @@ def _pretrain(
         return _eval_batches(tokenizer, store, eval_index, run, context)
 
     autocast = training.bf16_autocast(context.device, context.device.type == "cuda" or run.cpu_bf16)
-    progress = tqdm(
-        total=steps, initial=start, desc="MLM steps", unit="step", file=_progress_stream(),
-        mininterval=10, disable=not context.is_main,
-    )  # fmt: skip
+    progress = training.progress(steps, start, "MLM steps", context)
     # Each step's loss stays on the device until a row is written out (evaluation, checkpoint, end): reading it
     # every step would make the host wait for the GPU instead of preparing the next batch.
     pending: list[torch.Tensor] = []
@@ -149,18 +148,17 @@ def _pretrain(
         # Dropout differs between ranks but is reproducible per (seed, step, rank).
         torch.manual_seed(_derived_seed(run.seed, step, 1 + context.rank))
         loss_sum = torch.zeros((), device=context.device)
-        micro_batches = range(context.rank, accumulation * context.world_size, context.world_size)
-        for position, micro in enumerate(micro_batches):
+
+        def micro_loss(module: torch.nn.Module, micro: int) -> torch.Tensor:
             rows_of_micro = slice(micro * run.micro_batch_size, (micro + 1) * run.micro_batch_size)
-            last = position == accumulation - 1
-            sync = train_module.no_sync() if context.world_size > 1 and not last else nullcontext()
-            micro_batch = to_device(inputs[rows_of_micro], attention[rows_of_micro], labels[rows_of_micro],
-                                    context.device)  # fmt: skip
-            with sync, autocast:
-                micro_loss = train_module(*micro_batch)
+            loss = module(*to_device(inputs[rows_of_micro], attention[rows_of_micro], labels[rows_of_micro],
+                                     context.device))  # fmt: skip
+            loss_sum.add_(loss.detach())
             # DDP averages gradients over ranks; scaling by world_size turns that into the step's token mean.
-            (micro_loss * context.world_size / n_masked).backward()
-            loss_sum += micro_loss.detach()
+            return loss * context.world_size / n_masked
+
+        micro_batches = range(context.rank, accumulation * context.world_size, context.world_size)
+        training.accumulate(train_module, micro_batches, micro_loss, context, autocast)
         learning_rate = scheduler.get_last_lr()[0]  # the rate this step uses
         optimizer.step()
         scheduler.step()
@@ -189,14 +187,20 @@ def _pretrain(
             )  # fmt: skip
         if checkpointing:
             if context.is_main:
-                _save_checkpoint(checkpoint, fingerprint, done, model, optimizer, scheduler, rows)
+                checkpoints.save(done, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                        "scheduler": scheduler.state_dict(), "metrics": rows})  # fmt: skip
             distributed.barrier(context)
     progress.close()
 
     final_loss = rows[-1]["eval_loss"] if rows else evaluate(loss_module, eval_batches(), context, autocast)
     distributed.assert_ranks_in_sync(model, context, "after pretraining")
     if context.is_main:
-        _save_model(model, tokenizer, output_dir)
+
+        def write(folder: Path) -> None:
+            model.save_pretrained(folder)  # safetensors
+            tokenizer.save_pretrained(folder)
+
+        training.save_model(output_dir, write)
         write_tsv(pd.DataFrame(rows, columns=["step", "epoch", "learning_rate", "train_loss", "eval_loss"]),
                   metrics_path, index=False)  # fmt: skip
         shutil.rmtree(checkpoint_dir, ignore_errors=True)
@@ -396,71 +400,10 @@ def _fingerprint(
     return training.fingerprint([settings, model_section], files)
 
 
-def _save_checkpoint(
-    path: Path, fingerprint: str, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler, rows: list[dict[str, float]],
-) -> None:  # fmt: skip
-    training.save_checkpoint(path, {
-        "fingerprint": fingerprint,
-        "step": step,
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict(),
-        "scheduler": scheduler.state_dict(),
-        "metrics": rows,
-    })  # fmt: skip
-    log.info("checkpoint at step %d written to %s", step, path)
-
-
-def _resume(
-    path: Path, fingerprint: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler, rows: list[dict[str, float]],
-) -> int:  # fmt: skip
-    """Load the checkpoint if it belongs to this exact run; return the step to continue from."""
-    state = training.load_checkpoint(path, fingerprint)
-    if state is None:
-        return 0
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
-    rows.extend(state["metrics"])
-    log.info("resuming from the checkpoint at step %d (%s)", state["step"], path)
-    return state["step"]
-
-
-def _save_model(model: RobertaForMaskedLM, tokenizer, output_dir: str) -> None:
-    """save_pretrained (safetensors) + tokenizer into a temporary folder, moved into place when complete."""
-    output = Path(output_dir)
-    staging = output.with_name(f".{output.name}.part")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    shutil.rmtree(output, ignore_errors=True)
-    staging.rename(output)
-
-
-def _progress_stream():
-    """The rule's log file when logging writes to one (so the progress bar lands in the log), else stderr."""
-    for handler in logging.getLogger().handlers:
-        if isinstance(handler, logging.FileHandler):
-            return handler.stream
-    return sys.stderr
-
-
-def _main(job_path: str, log_path: str | None = None) -> None:
-    """torchrun entry (see distributed.launch): rank 0 appends to the rule's log, the other ranks report warnings."""
-    rank = int(os.environ.get("RANK", "0"))
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
-    if log_path and rank == 0:
-        handlers.append(logging.FileHandler(log_path, mode="a"))
-    logging.basicConfig(
-        level=logging.INFO if rank == 0 else logging.WARNING,
-        format=f"%(asctime)s %(levelname)s %(name)s [rank {rank}]: %(message)s",
-        handlers=handlers,
-        force=True,
-    )
+def _main(job_path: str) -> None:
     with open(job_path) as handle:
         pretrain(**json.load(handle))
 
 
 if __name__ == "__main__":
-    _main(*sys.argv[1:])
+    training.worker_main(_main, sys.argv[1:])
