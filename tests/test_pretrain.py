@@ -355,3 +355,14 @@ def test_both_stages_hold_out_the_same_promoters(tmp_path):
     # Another seed holds out other promoters, from the same store.
     _, reseeded = split(target, "stage2_again", PretrainSettings(eval_fraction=0.05, seed=7))
     assert reseeded != stage2_held_out and len(reseeded) > 5
+
+
+def test_two_newest_checkpoints_are_kept_and_those_of_an_abandoned_later_step_removed(tmp_path):
+    checkpoints = training.Checkpoints(tmp_path, "this run")
+    for step in (2, 4, 6):
+        checkpoints.save(step, {})
+    assert [p.name for p in checkpoints.paths()] == ["step-00000006.pt", "step-00000004.pt"]
+    (tmp_path / "step-00000010.pt").write_bytes(b"damaged!")  # skipped on resume, so step 8 is written next
+    assert checkpoints.load()["step"] == 6
+    checkpoints.save(8, {})
+    assert [p.name for p in checkpoints.paths()] == ["step-00000008.pt", "step-00000006.pt"]

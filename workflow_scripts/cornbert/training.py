@@ -60,7 +60,10 @@ class Checkpoints:
         path = self.directory / f"step-{step:08d}.pt"
         with atomic_path(path) as tmp:
             torch.save({**state, "fingerprint": self.fingerprint, "step": step}, tmp)
-        for old in self.paths()[KEEP:]:
+        # Checkpoints of later steps belong to a timeline this run did not resume (damaged or foreign ones).
+        paths = self.paths()
+        newer = [p for p in paths if p.name > path.name]
+        for old in newer + paths[len(newer) + KEEP :]:
             old.unlink(missing_ok=True)
         log.info("checkpoint at step %d written to %s", step, path)
         return path
