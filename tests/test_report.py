@@ -14,6 +14,7 @@ FIGURES = [
     "corpus_stats.png",
     "targets.png",
     "loss.png",
+    "join.tsv",
 ]
 
 
