@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +49,26 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     workdir = tmp_path_factory.mktemp("demo")
     run_snakemake(workdir, "--cores", "2")
     return workdir
+
+
+def damage_checkpoints(run_dir: Path, reference_dir: Path, names: list[str]) -> Path:
+    """Cut the checkpoints `names` of a stopped run to 8 bytes (a node dying mid-write); `reference_dir` gets the
+    others intact, for the undamaged resume the damaged one must equal. Returns the damaged run's checkpoint folder."""
+    checkpoints = run_dir / "checkpoints"
+    shutil.copytree(checkpoints, reference_dir / "checkpoints")
+    for name in names:
+        with open(checkpoints / name, "r+b") as handle:
+            handle.truncate(8)
+        (reference_dir / "checkpoints" / name).unlink()
+    return checkpoints
+
+
+def assert_fallback_warnings(records: list[logging.LogRecord], checkpoints: Path, damaged: list[str],
+                             previous: str) -> None:
+    """One warning per damaged checkpoint, naming it, and the last says where the run went on from."""
+    warnings = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert len(warnings) == len(damaged)
+    for name, warning in zip(damaged, warnings):
+        assert warning.startswith(f"checkpoint {checkpoints / name} is damaged (PytorchStreamReader failed reading zip")
+    fallback = f"falling back to {checkpoints / previous}" if len(damaged) == 1 else "starting from step 0"
+    assert warnings[-1].endswith(f"); {fallback}")

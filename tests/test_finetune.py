@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from cornbert import distributed, finetune, training
 from cornbert.errors import InputError
 from cornbert.finetune import FinetuneSettings, lr_factor, parameter_groups, phase_boundaries, train
 from cornbert.regressor import build_regressor, load_regressor, predict_log, tokenize
+from conftest import assert_fallback_warnings, damage_checkpoints
 from finetune_world import make_job, make_world, small_settings
 from transformers import RobertaConfig, RobertaModel
 
@@ -326,22 +326,12 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one_or_a_fresh_start(worl
         patch.setattr(finetune, "write_outputs", fail)
         with pytest.raises(KeyboardInterrupt):
             run(world, tmp_path / "damaged", settings)
-    checkpoints = tmp_path / "damaged" / "checkpoints"
-    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-00000004.pt", "step-00000006.pt"]  # two kept
-    shutil.copytree(checkpoints, tmp_path / "reference" / "checkpoints")
-    for name in damaged:
-        with open(checkpoints / name, "r+b") as handle:
-            handle.truncate(8)
-        (tmp_path / "reference" / "checkpoints" / name).unlink()
+    assert sorted(p.name for p in (tmp_path / "damaged" / "checkpoints").iterdir()) == ["step-00000004.pt", "step-00000006.pt"]  # two kept
+    checkpoints = damage_checkpoints(tmp_path / "damaged", tmp_path / "reference", damaged)
 
     with caplog.at_level(logging.INFO, logger="cornbert"):
         run(world, tmp_path / "damaged", settings)
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == len(damaged)
-    for name, warning in zip(damaged, warnings):
-        assert warning.startswith(f"checkpoint {checkpoints / name} is damaged (PytorchStreamReader failed reading zip")
-    fallback = f"falling back to {checkpoints / 'step-00000004.pt'}" if len(damaged) == 1 else "starting from step 0"
-    assert warnings[-1].endswith(f"); {fallback}")
+    assert_fallback_warnings(caplog.records, checkpoints, damaged, "step-00000004.pt")
     run(world, tmp_path / "reference", settings)
     for name, value in weights(tmp_path / "reference").items():
         assert torch.equal(value, weights(tmp_path / "damaged")[name]), name

@@ -6,7 +6,6 @@ import json
 import logging
 import math
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +20,7 @@ import yaml
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, RobertaForMaskedLM, RobertaModel
 
-from conftest import REPO, run_snakemake
+from conftest import REPO, assert_fallback_warnings, damage_checkpoints, run_snakemake
 from cornbert import distributed, training
 
 from cornbert.model import PRESETS, position_ids, roberta_config
@@ -247,22 +246,12 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one_or_a_fresh_start(inpu
     """A checkpoint cut to 8 bytes (a node dying mid-write) is skipped with a warning naming it; the run ends
     exactly as an undamaged resume from the checkpoint it fell back to (or a fresh run) does."""
     stopped_before_saving(monkeypatch, lambda: pretrain(**job(inputs, tmp_path / "damaged")))
-    checkpoints = tmp_path / "damaged" / "checkpoints"
-    assert sorted(p.name for p in checkpoints.iterdir()) == ["step-00000002.pt", "step-00000004.pt"]  # two kept
-    shutil.copytree(checkpoints, tmp_path / "reference" / "checkpoints")
-    for name in damaged:
-        with open(checkpoints / name, "r+b") as handle:
-            handle.truncate(8)
-        (tmp_path / "reference" / "checkpoints" / name).unlink()
+    assert sorted(p.name for p in (tmp_path / "damaged" / "checkpoints").iterdir()) == ["step-00000002.pt", "step-00000004.pt"]  # two kept
+    checkpoints = damage_checkpoints(tmp_path / "damaged", tmp_path / "reference", damaged)
 
     with caplog.at_level(logging.INFO, logger="cornbert"):
         pretrain(**job(inputs, tmp_path / "damaged"))
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == len(damaged)
-    for name, warning in zip(damaged, warnings):
-        assert warning.startswith(f"checkpoint {checkpoints / name} is damaged (PytorchStreamReader failed reading zip")
-    fallback = f"falling back to {checkpoints / 'step-00000002.pt'}" if len(damaged) == 1 else "starting from step 0"
-    assert warnings[-1].endswith(f"); {fallback}")
+    assert_fallback_warnings(caplog.records, checkpoints, damaged, "step-00000002.pt")
     pretrain(**job(inputs, tmp_path / "reference"))
     assert_same_weights(weights(tmp_path / "damaged" / "model"), weights(tmp_path / "reference" / "model"))
     assert (tmp_path / "damaged" / "metrics.tsv").read_text() == (tmp_path / "reference" / "metrics.tsv").read_text()
