@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gzip
 import hashlib
+import logging
 import os
 import random
 import subprocess
@@ -24,6 +25,7 @@ from cornbert.errors import InputError
 from cornbert.fasta import read_fasta
 from cornbert.genome import read_genes
 from cornbert.promoters import PromoterSettings, extract_promoters
+from cornbert.runtime import atomic_path, fail_cleanly
 
 REPO = Path(__file__).resolve().parents[1]
 ARABIDOPSIS = REPO / "tests" / "data" / "arabidopsis"
@@ -303,22 +305,30 @@ def test_isoforms_of_one_gene_on_two_strands_are_an_error(tmp_path):
 
 
 @pytest.fixture
-def full_disk(tmp_path):
-    """A real, nearly full file system: a 64 KiB tmpfs (needs root, as in CI)."""
-    mount = tmp_path / "full"
-    mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True).returncode:
-        pytest.skip("cannot mount a tmpfs here (needs root)")
+def tmpfs(tmp_path):
+    """Mounts a real tmpfs with the given options (a full or read-only disk); needs root, as in CI."""
+    mounts = []
+
+    def mount(options: str) -> Path:
+        folder = tmp_path / f"tmpfs{len(mounts)}"
+        folder.mkdir()
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(folder)], capture_output=True).returncode:
+            pytest.skip("cannot mount a tmpfs here (needs root)")
+        mounts.append(folder)
+        return folder
+
     yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+    for folder in mounts:
+        subprocess.run(["umount", str(folder)], check=True)
 
 
 @pytest.mark.slow
-def test_a_full_disk_during_extraction_is_one_line_naming_the_file_and_leaves_nothing(tmp_path, full_disk):
+def test_a_full_disk_during_extraction_is_one_line_naming_the_file_and_leaves_nothing(tmp_path, tmpfs):
+    full = tmpfs("size=64k")
     work = tmp_path / "run"
     run_snakemake(work, "--cores", "1", "resources/demo/maize.gff3")
     (work / "results").mkdir()
-    (work / "results" / "promoters").symlink_to(full_disk)
+    (work / "results" / "promoters").symlink_to(full)
     result = run_snakemake(work, "--cores", "1", "results/promoters/maize.fa", check=False)
     assert result.returncode != 0
     log = (work / "logs/extract_promoters/maize.log").read_text()
@@ -327,7 +337,17 @@ def test_a_full_disk_during_extraction_is_one_line_naming_the_file_and_leaves_no
     assert errors[0].endswith("no space left on the device: free space there (df -h shows it) and rerun; the job "
                               "kept nothing half-written")
     assert "results/promoters/maize." in errors[0]
-    assert list(full_disk.iterdir()) == []  # no partial BED or FASTA
+    assert list(full.iterdir()) == []  # no partial BED or FASTA
+
+
+def test_a_read_only_folder_is_one_line_naming_it(tmpfs, caplog):
+    read_only = tmpfs("ro")
+    with pytest.raises(SystemExit), caplog.at_level(logging.ERROR, logger="cornbert"):
+        with fail_cleanly(), atomic_path(read_only / "p.tsv") as tmp:
+            tmp.write_text("x")
+    (message,) = [record.getMessage() for record in caplog.records]
+    assert message.startswith(str(read_only)) and message.endswith("the file system is read-only: run from a "
+                                                                  "writable working directory")
 
 
 # --- the pretraining corpus ----------------------------------------------------------------------------------------
