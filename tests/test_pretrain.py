@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 from transformers import AutoTokenizer, RobertaForMaskedLM, RobertaModel
 
 from conftest import REPO, assert_fallback_warnings, damage_checkpoints, run_snakemake
+from cornbert.errors import InputError
 from cornbert import distributed, training
 
 from cornbert.model import PRESETS, position_ids, roberta_config
@@ -183,6 +184,11 @@ def test_stage2_starts_from_stage1_weights(inputs, tmp_path):
     assert stage2.keys() == stage1.keys()
     assert not torch.equal(stage2["roberta.embeddings.word_embeddings.weight"],
                            stage1["roberta.embeddings.word_embeddings.weight"])  # fmt: skip
+
+    with open(tmp_path / "stage1" / "model" / "model.safetensors", "r+b") as handle:
+        handle.truncate(1000)  # a stage-1 model copied from another cluster, cut short
+    with pytest.raises(InputError, match="stage1/model/model.safetensors: damaged or truncated safetensors file"):
+        build_model(tokenizer, {}, str(tmp_path / "stage1" / "model"))
 
 
 RESUME_RUN = PretrainSettings(**{**asdict(TINY_RUN), "max_steps": 60, "checkpoint_steps": 5, "eval_steps": 20})

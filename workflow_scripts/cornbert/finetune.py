@@ -27,6 +27,7 @@ from torch import nn
 from transformers import RobertaConfig
 
 from cornbert import distributed, training
+from cornbert.artefacts import check_model_dir
 from cornbert.errors import InputError
 from cornbert.regressor import CornBertRegressor, build_regressor, tokenize
 from cornbert.fasta import read_fasta
@@ -346,6 +347,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
         len(train_data), len(validation_data), len(genes["test"]), len(tissues),
     )  # fmt: skip
 
+    check_model_dir(job.encoder, "pretrained CornBERT")
     encoder_config = RobertaConfig.from_pretrained(job.encoder)
     if encoder_config.vocab_size < len(tokenizer):
         raise InputError(

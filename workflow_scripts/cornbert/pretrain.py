@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedTokenizerFast, RobertaForMaskedLM, get_linear_schedule_with_warmup
 
 from cornbert import distributed, training
+from cornbert.artefacts import check_loaded, check_model_dir
 from cornbert.errors import InputError
 from cornbert.model import position_ids, roberta_config
 from cornbert.runtime import seed_everything
@@ -219,10 +220,11 @@ def build_model(
             tokenizer.model_max_length, model_section.get("positions_from_gene", True),
         )  # fmt: skip
         return RobertaForMaskedLM(config)
-    if not (Path(init_model_dir) / "config.json").is_file():
-        raise InputError(init_model_dir, "no config.json: not a model saved by pretrain_model")
+    check_model_dir(init_model_dir, "pretrained CornBERT (saved by pretrain_model)")
     log.info("starting from the weights in %s (its architecture; the `model` section is not used)", init_model_dir)
-    model = RobertaForMaskedLM.from_pretrained(init_model_dir, attn_implementation="sdpa")
+    model, info = RobertaForMaskedLM.from_pretrained(init_model_dir, attn_implementation="sdpa",
+                                                     output_loading_info=True)
+    check_loaded(init_model_dir, info, "pretrained CornBERT")
     if model.config.vocab_size != len(tokenizer):
         raise InputError(
             init_model_dir, f"model vocabulary {model.config.vocab_size} != tokenizer vocabulary {len(tokenizer)}"
