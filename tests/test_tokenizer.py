@@ -10,6 +10,8 @@ from transformers import AutoTokenizer
 
 from cornbert.errors import InputError
 from cornbert.tokenizer import (
+    bases_read,
+    encode_ids,
     length_table,
     load_tokenizer,
     plot_lengths,
@@ -98,6 +100,21 @@ def test_truncation_keeps_the_gene_proximal_end(saved_tokenizer):
     kept = tokenizer.decode(ids, skip_special_tokens=True)
     assert 0 < len(kept) < len(long_promoter)
     assert long_promoter.endswith(kept)  # the END of the promoter string is next to the gene
+
+
+def test_bases_read_are_those_whose_change_reaches_the_model(saved_tokenizer):
+    tokenizer = load_tokenizer(saved_tokenizer)
+    promoters = random_promoters(5, 2000, seed=8) + ["ACGT" * 10]
+    read = bases_read(tokenizer, promoters)
+    for promoter, n in zip(promoters, read):
+        kept = tokenizer.decode(tokenizer(promoter, truncation=True)["input_ids"], skip_special_tokens=True)
+        assert n == len(kept)  # exactly the decoded window
+        (ids,) = encode_ids(tokenizer, [promoter])
+        for distance in (1, n // 2, n):  # bp upstream of the gene, 1 = next to it; inside the window ...
+            base = len(promoter) - distance
+            mutant = promoter[:base] + ("A" if promoter[base] != "A" else "C") + promoter[base + 1:]
+            assert encode_ids(tokenizer, [mutant])[0] != ids, distance  # ... every change reaches the model
+    assert read[-1] == 40 and (read[:-1] < 2000).all()  # a short one is read whole, long ones are cut
 
 
 def test_token_length_report(saved_tokenizer, corpus, tmp_path):

@@ -303,7 +303,7 @@ def run(model: str | Path, promoters: Mapping[str, str], fasta: str | Path, spli
     from cornbert.predict import load_predictor
 
     genes = choose_genes(split, promoters, fasta, settings.genes, settings.window, seed)
-    predict, tissues = load_predictor(model, settings.batch_size, device)
+    predict, tissues, _ = load_predictor(model, settings.batch_size, device)
     for key, asked in (("motifs.tissue", [settings.tissue] if settings.tissue else []),
                        ("motifs.contrasts", settings.contrasts)):  # fmt: skip
         unknown = [t for t in asked if t not in tissues]

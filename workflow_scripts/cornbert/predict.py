@@ -27,6 +27,7 @@ from cornbert.fasta import read_fasta
 from cornbert.regressor import load_regressor, predict_log
 from cornbert.runtime import configure_logging, fail_cleanly
 from cornbert.tables import write_predictions
+from cornbert.tokenizer import bases_read
 
 log = logging.getLogger("cornbert")
 
@@ -34,9 +35,11 @@ log = logging.getLogger("cornbert")
 Predictor = Callable[[Sequence[str]], np.ndarray]
 
 
-def load_predictor(model_dir: str | Path, batch_size: int = 32, device: str = "auto") -> tuple[Predictor, list[str]]:
-    """A batched `predict(sequences) -> [n, tissues]` of log(TPM+1) on `device` (auto: GPU if present), and the
-    model's tissues."""
+def load_predictor(
+    model_dir: str | Path, batch_size: int = 32, device: str = "auto"
+) -> tuple[Predictor, list[str], Callable[[Sequence[str]], np.ndarray]]:
+    """A batched `predict(sequences) -> [n, tissues]` of log(TPM+1) on `device` (auto: GPU if present), the model's
+    tissues, and `reads(sequences)`: how many gene-proximal bases of each sequence the model reads."""
     model, tokenizer, tissues = load_regressor(model_dir)
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -46,14 +49,17 @@ def load_predictor(model_dir: str | Path, batch_size: int = 32, device: str = "a
     def predict(sequences: Sequence[str]) -> np.ndarray:
         return predict_log(model, tokenizer, list(sequences), batch_size=batch_size)
 
-    return predict, tissues
+    def reads(sequences: Sequence[str]) -> np.ndarray:
+        return bases_read(tokenizer, list(sequences))
+
+    return predict, tissues, reads
 
 
 def predict_sequences(
     model_dir: str | Path, sequences: dict[str, str], batch_size: int = 32, device: str = "auto"
 ) -> pd.DataFrame:
     """Predicted log(TPM+1): one row per sequence ID, one column per tissue of the model."""
-    predict, tissues = load_predictor(model_dir, batch_size, device)
+    predict, tissues, _ = load_predictor(model_dir, batch_size, device)
     ids = list(sequences)
     log.info("predicting %d sequences", len(ids))
     values = predict([sequences[i] for i in ids])

@@ -183,7 +183,7 @@ def run(model: str, promoters: Mapping[str, str], fasta: str | Path, genes: Sequ
     missing = [g for g in genes if g not in promoters]
     if missing:
         raise InputError(fasta, f"no promoter for {len(missing)} requested gene(s): {missing[:5]}")
-    predict, tissues = load_predictor(model, batch_size, device)
+    predict, tissues, _ = load_predictor(model, batch_size, device)
     if tissue is not None and tissue not in tissues:
         raise InputError(model, f"the model has no tissue {tissue!r}; it predicts {', '.join(tissues)}")
     table = pd.concat([saturate(g, promoters[g], predict, tissues) for g in genes], ignore_index=True)

@@ -104,6 +104,19 @@ def encode_ids(tokenizer: PreTrainedTokenizerFast, sequences: list[str]) -> list
     return [encoding.ids for encoding in backend.encode_batch_fast(sequences)]
 
 
+def bases_read(tokenizer: PreTrainedTokenizerFast, sequences: list[str]) -> np.ndarray:
+    """Gene-proximal bases of each sequence that survive the left truncation: all that a model with this tokenizer
+    reads of it. A change further upstream cannot reach the model (unless it moves a BPE merge at the edge)."""
+    backend = tokenizer.backend_tokenizer
+    backend.enable_truncation(tokenizer.model_max_length, direction="left")
+    backend.no_padding()
+    read = []
+    for encoding, sequence in zip(backend.encode_batch([s.upper() for s in sequences]), sequences, strict=True):
+        starts = [start for (start, _), special in zip(encoding.offsets, encoding.special_tokens_mask) if not special]
+        read.append(len(sequence) - min(starts, default=len(sequence)))
+    return np.array(read, dtype=np.int64)
+
+
 def token_lengths(tokenizer: PreTrainedTokenizerFast, sequences: list[str], batch_size: int = 4096) -> np.ndarray:
     """Tokens per sequence before truncation, <s> and </s> included."""
     return np.concatenate(

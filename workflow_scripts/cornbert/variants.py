@@ -17,7 +17,9 @@ cyvcf2 because the workflow already pins it for samtools, so no new dependency, 
 Output, one row per allele x gene x tissue: chrom, pos, ref, alt (as in the VCF), variant_id (the VCF ID, or
 chrom:pos:ref>alt), kind (SNV, MNV, insertion, deletion, complex), gene_id, strand, distance (bp upstream of the
 gene of the REF base nearest the gene, cornbert.fasta.distance_from_gene: 1 = the base next to the gene), tissue,
-ref_log and alt_log (predicted log(TPM+1)) and delta = alt_log - ref_log.
+ref_log and alt_log (predicted log(TPM+1)), delta = alt_log - ref_log, and model_reads: whether the allele lies
+within the gene-proximal bases the model reads (a transformer reads the tokens left after truncation, e.g. ~300 bp
+under the laptop recipe); outside, delta is no verdict on the allele, and the figure greys such points.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import logging
 import re
 import tempfile
 from collections import Counter, defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,7 +51,7 @@ log = logging.getLogger("cornbert")
 SEQUENCE_ALLELE = re.compile(r"^[ACGTNacgtn]+$")
 COLUMNS = [
     "chrom", "pos", "ref", "alt", "variant_id", "kind", "gene_id", "strand", "distance", "tissue",
-    "ref_log", "alt_log", "delta",
+    "ref_log", "alt_log", "delta", "model_reads",
 ]  # fmt: skip
 EXAMPLES = 5
 
@@ -277,9 +279,13 @@ def promoter_hits(variants: list[Variant], windows: PromoterWindows, genome: pys
 
 
 def effect_table(
-    hits: list[Hit], reference: Mapping[str, str], predict: Predictor, tissues: Sequence[str]
+    hits: list[Hit], reference: Mapping[str, str], predict: Predictor, tissues: Sequence[str],
+    reads: Callable[[Sequence[str]], np.ndarray],
 ) -> pd.DataFrame:
-    """Tidy effects (COLUMNS): `predict(sequences) -> [n, tissues]`; each gene's reference promoter predicted once."""
+    """Tidy effects (COLUMNS): `predict(sequences) -> [n, tissues]`; each gene's reference promoter predicted once.
+
+    `model_reads` says whether the allele lies within the gene-proximal bases the model reads of the reference or
+    the alternative promoter (`reads(sequences)`): outside, a delta of zero is no verdict on the allele."""
     genes = sorted({hit.region.gene_id for hit in hits})
     ref_pred = dict(zip(genes, np.asarray(predict([reference[g] for g in genes])).reshape(len(genes), -1), strict=True))
     alt_pred = np.asarray(predict([hit.promoter for hit in hits])).reshape(len(hits), len(tissues))
@@ -300,6 +306,9 @@ def effect_table(
         "alt_log": alt_pred.ravel(),
     })  # fmt: skip
     table["delta"] = table["alt_log"] - table["ref_log"]
+    ref_read = dict(zip(genes, reads([reference[g] for g in genes]), strict=True))
+    window = np.maximum([ref_read[hit.region.gene_id] for hit in hits], reads([hit.promoter for hit in hits]))
+    table["model_reads"] = np.repeat([h.distance for h in hits] <= window, n_tissues) if hits else []
     return table[COLUMNS]
 
 
@@ -331,10 +340,14 @@ def run(job: VariantJob) -> pd.DataFrame:
         with pysam.FastaFile(str(indexed)) as genome:
             variant_set = read_variants(job.vcf, genome, job.chrom_map)
             hits = promoter_hits(variant_set.variants, windows, genome, variant_set.counts)
-    predict, tissues = load_predictor(job.model, job.batch_size, job.device)
-    table = effect_table(hits, windows.reference, predict, tissues)
+    predict, tissues, reads = load_predictor(job.model, job.batch_size, job.device)
+    table = effect_table(hits, windows.reference, predict, tissues, reads)
     counts = variant_set.counts
     counts["rows"] = len(table)
+    counts["pairs_outside_model_window"] = int((~table["model_reads"]).sum() // max(len(tissues), 1))
+    if counts["pairs_outside_model_window"]:
+        log.warning("%d allele x gene pair(s) lie upstream of what the model reads (column model_reads): their "
+                    "delta says nothing about the allele", counts["pairs_outside_model_window"])  # fmt: skip
     summary_table = pd.DataFrame(
         {"count": [counts[key] for key in SUMMARY_KEYS]}, index=pd.Index(SUMMARY_KEYS, name="what")
     )
@@ -349,7 +362,7 @@ def run(job: VariantJob) -> pd.DataFrame:
 
 SUMMARY_KEYS = [
     "records", "alleles", "alleles_not_sequence", "alleles_in_promoters", "alleles_outside_promoters",
-    "allele_gene_pairs", "pairs_indel_into_gene", "rows",
+    "allele_gene_pairs", "pairs_indel_into_gene", "pairs_outside_model_window", "rows",
 ]  # fmt: skip
 KIND_STYLE = {
     "SNV": ("tab:blue", "o"), "MNV": ("tab:purple", "s"), "insertion": ("tab:green", "^"),
@@ -370,8 +383,12 @@ def plot_effects(table: pd.DataFrame, path: str | Path, promoter_length: int) ->
     for axis, tissue in zip(axes.flat, tissues, strict=False):
         part = table[table["tissue"] == tissue]
         axis.axhline(0, color="grey", linewidth=0.8)
+        unread = part[~part["model_reads"]]
+        if len(unread):  # drawn, but in grey: a zero there is the model's blindness, not its verdict
+            axis.scatter(unread["distance"], unread["delta"], s=10, alpha=0.5, color="lightgrey", marker="o",
+                         label="outside the model's window", linewidths=0)  # fmt: skip
         for kind, (colour, marker) in KIND_STYLE.items():
-            chosen = part[part["kind"] == kind]
+            chosen = part[(part["kind"] == kind) & part["model_reads"]]
             if len(chosen):
                 axis.scatter(chosen["distance"], chosen["delta"], s=14, alpha=0.7, color=colour, marker=marker,
                              label=kind, linewidths=0)  # fmt: skip
