@@ -230,7 +230,7 @@ def test_checkpoint_of_other_settings_or_inputs_is_not_resumed(inputs, tmp_path,
     training.Checkpoints(tmp_path / "checkpoints", "written by a run with other settings").save(4, {})
     with caplog.at_level(logging.INFO, logger="cornbert"):
         pretrain(**job(inputs, tmp_path))
-    assert any("written for other settings or inputs; starting from step 0" in r.getMessage() for r in caplog.records)
+    assert any("written for other settings, inputs or format; starting from step 0" in r.getMessage() for r in caplog.records)
     assert list(pd.read_csv(tmp_path / "metrics.tsv", sep="\t")["step"]) == list(range(1, 7))
 
 

@@ -17,17 +17,17 @@ Exactly: features(revcomp(x)) == features(x) flipped along the promoter (tests/t
 
 from __future__ import annotations
 
-import copy
 import logging
 import math
 import os
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 from torch import nn
+
+from cornbert import distributed, training
 
 log = logging.getLogger(__name__)
 
@@ -142,48 +142,60 @@ def fit(
 ) -> FittedCnn:
     """Train on the training genes, keep the weights of the epoch with the lowest validation MSE of log(TPM+1)."""
     torch.manual_seed(seed)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    context = distributed.Context(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     mean, std = y_train.mean(axis=0), y_train.std(axis=0)
     std = np.where(std > 0, std, 1.0)  # a constant tissue would divide by 0
-    y_scaled = torch.tensor((y_train - mean) / std, dtype=torch.float32)  # [N, T]
-    model = PromoterCnn(y_train.shape[1], config).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    shuffler = torch.Generator().manual_seed(seed)
+    model = PromoterCnn(y_train.shape[1], config).to(context.device)
+    task = _Fit(model, config, seed, context, train_codes, y_train, validation_codes, y_validation, mean, std)
     log.info(
         "CNN_onehot: %d parameters, %d training and %d validation genes, promoters padded to %d bp, on %s",
         sum(p.numel() for p in model.parameters()), len(train_codes), len(validation_codes), train_codes.shape[1],
-        device,
+        context.device,
     )  # fmt: skip
+    # An evaluation per epoch; the engine stops `patience` epochs after the best one and restores its weights.
+    epoch = math.ceil(len(train_codes) / config.batch_size)
+    loop = training.Loop(steps=config.max_epochs * epoch, seed=seed, eval_every=epoch, keep_best=True,
+                         patience=config.patience, desc="CNN_onehot steps")  # fmt: skip
+    result = training.train(task, loop, context)
+    history = [{"epoch": number, "train_mse": row["train"], "validation_mse": row["validation"]}
+               for number, row in enumerate(result.evaluations(), start=1)]  # fmt: skip
+    log.info("CNN_onehot: best epoch %d of %d (validation MSE %.4f)", result.best_step // epoch, len(history),
+             result.best_loss)  # fmt: skip
+    return FittedCnn(model, mean, std, history, result.best_step // epoch)
 
-    history: list[dict] = []
-    best = {"mse": math.inf, "epoch": -1, "state": None}
-    for epoch in range(1, config.max_epochs + 1):
-        started = time.perf_counter()
-        model.train()
-        squared, count = 0.0, 0
-        for batch in torch.randperm(len(train_codes), generator=shuffler).split(config.batch_size):
-            target = y_scaled[batch].to(device)  # [B, T]
-            errors = (model(one_hot(train_codes[batch], device)) - target) ** 2  # [B, T], standardised scale
-            loss = errors.mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            squared += float((errors.detach().cpu() * torch.tensor(std**2, dtype=torch.float32)).sum())
-            count += errors.numel()
-        validation_mse = mse_log(model, validation_codes, y_validation, mean, std)
-        history.append({"epoch": epoch, "train_mse": squared / count, "validation_mse": validation_mse})
-        improved = validation_mse < best["mse"]
-        log.info(
-            "CNN_onehot epoch %d: train MSE %.4f, validation MSE %.4f%s (%.1f s)",
-            epoch, squared / count, validation_mse, " *" if improved else "", time.perf_counter() - started,
-        )  # fmt: skip
-        if improved:
-            best = {"mse": validation_mse, "epoch": epoch, "state": copy.deepcopy(model.state_dict())}
-        elif epoch - best["epoch"] >= config.patience:
-            break
-    model.load_state_dict(best["state"])
-    log.info("CNN_onehot: best epoch %d of %d (validation MSE %.4f)", best["epoch"], len(history), best["mse"])
-    return FittedCnn(model, mean, std, history, best["epoch"])
+
+class _Fit:
+    """The CNN's fit as a task of the training engine (cornbert.training): AdamW at a constant rate, squared error
+    on the standardised targets, validation MSE of log(TPM+1)."""
+
+    def __init__(self, model: PromoterCnn, config: CnnConfig, seed: int, context: distributed.Context,
+                 train_codes: torch.Tensor, y_train: np.ndarray, validation_codes: torch.Tensor, y_validation: np.ndarray, mean: np.ndarray,
+                 std: np.ndarray):  # fmt: skip
+        self.model = self.module = model
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                           weight_decay=config.weight_decay)  # fmt: skip
+        self.config, self.seed, self.context, self.mean, self.std = config, seed, context, mean, std
+        self.train_codes, self.validation_codes, self.y_validation = train_codes, validation_codes, y_validation
+        self.y_scaled = torch.tensor((y_train - mean) / std, dtype=torch.float32)  # [N, T]
+        self.variance = torch.tensor(std**2, dtype=torch.float32, device=context.device)  # [T]
+
+    def schedule(self, step: int) -> tuple[str, ...]:
+        return ("every parameter",)
+
+    def batch(self, step: int) -> tuple[list[torch.Tensor], int]:
+        rows = torch.from_numpy(training.step_rows(step, self.config.batch_size, len(self.train_codes), self.seed))
+        return [rows], len(rows) * len(self.mean)
+
+    def loss(self, module: nn.Module, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        target = self.y_scaled[rows].to(self.context.device)  # [B, T]
+        errors = (module(one_hot(self.train_codes[rows], self.context.device)) - target) ** 2  # [B, T], standardised
+        return errors.sum(), (errors.detach() * self.variance).sum()
+
+    def evaluate(self) -> float:
+        return mse_log(self.model, self.validation_codes, self.y_validation, self.mean, self.std)
+
+    def write_outputs(self, result: training.Result) -> None:
+        pass  # the fitted model is returned; rule fit_baseline writes its predictions
 
 
 def fit_predict(

@@ -1,9 +1,9 @@
-"""Fine-tuning of the expression regressor: progressive unfreezing, per-group schedules, checkpoints, DDP.
+"""Fine-tuning of the expression regressor, a task of the training engine (cornbert.training: the loop, resume, DDP).
 
 Parameter groups (each with its own peak learning rate and its own linear warm-up from its unfreeze step, then a
-linear decay to 0 at `max_steps`): the head from step 0; encoder layers unfrozen from the top, `unfreeze_layers_per_step`
-at a time, the first block at `unfreeze_first_step` and each next one `unfreeze_interval` steps later; the
-embeddings at `unfreeze_embeddings_step` (null: never). The defaults are the study's mechanics.
+linear decay to 0 at `max_steps`): the head from step 0; encoder layers unfrozen from the top,
+`unfreeze_layers_per_step` at a time, the first block at `unfreeze_first_step` and each next one `unfreeze_interval`
+steps later; the embeddings at `unfreeze_embeddings_step` (null: never). The defaults are the study's mechanics.
 
 Run by the rule finetune_model (workflow_scripts/finetune_model.py), or under torchrun as
 `python -m cornbert.finetune <job.json>` when the rule has several GPUs (see cornbert.distributed).
@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -172,19 +170,6 @@ def build_datasets(
     return dataset(genes["train"]), dataset(genes["validation"]), mean, std
 
 
-def batch_indices(step: int, batch_size: int, n: int, seed: int) -> torch.Tensor:
-    """The training examples of an optimizer step: consecutive slices of a fresh permutation per epoch.
-    A pure function of the step, so a resumed run sees exactly the batches an uninterrupted one would."""
-    positions = range(step * batch_size, (step + 1) * batch_size)
-    indices, permutations = [], {}
-    for position in positions:
-        epoch = position // n
-        if epoch not in permutations:
-            permutations[epoch] = torch.randperm(n, generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
-        indices.append(permutations[epoch][position % n])
-    return torch.stack(indices)
-
-
 # ----------------------------------------------------------------------------------------------------------------
 # Parameter groups and schedules
 
@@ -243,18 +228,15 @@ def lr_factor(step: int, start: int | None, warmup_steps: int, max_steps: int) -
     return max(0.0, (max_steps - step) / remaining) if remaining > 0 else 0.0
 
 
-def trainable_groups(groups: list[Group], step: int) -> tuple[str, ...]:
-    return tuple(g.name for g in groups if g.start is not None and step >= g.start)
-
-
 def apply_schedule(
     groups: list[Group], optimizer: torch.optim.Optimizer, step: int, settings: FinetuneSettings
-) -> None:
+) -> tuple[str, ...]:
+    """Each group's learning rate at `step`, and only the unfrozen ones trainable; their names."""
     for group, param_group in zip(groups, optimizer.param_groups):
         param_group["lr"] = group.lr * lr_factor(step, group.start, settings.warmup_steps, settings.max_steps)
-        trainable = group.start is not None and step >= group.start
         for param in group.params:
-            param.requires_grad_(trainable)
+            param.requires_grad_(group.start is not None and step >= group.start)
+    return tuple(g.name for g in groups if g.start is not None and step >= g.start)
 
 
 def make_optimizer(groups: list[Group], settings: FinetuneSettings) -> torch.optim.Optimizer:
@@ -325,10 +307,6 @@ def recalibrate_norm(model: CornBertRegressor, data: Dataset, settings: Finetune
     model.train(was_training)
 
 
-def autocast(context: distributed.Context, settings: FinetuneSettings) -> torch.autocast:
-    return training.bf16_autocast(context.device, settings.bf16 and context.device.type == "cuda")
-
-
 def train(job: FinetuneJob, context: distributed.Context) -> None:
     settings = job.settings
     seed_everything(job.seed)
@@ -360,95 +338,52 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
     )  # fmt: skip
     model.config.target_mean = mean.tolist()
     model.config.target_std = std.tolist()
-    model.to(context.device)
-    model.train()
-    std_tensor = torch.tensor(std, dtype=torch.float32, device=context.device)
+    task = Regression(job, context, model.to(context.device), tokenizer, train_data, validation_data, std,
+                      targets, genes)  # fmt: skip
+    loop = training.Loop(
+        steps=settings.max_steps, seed=job.seed, eval_every=settings.eval_interval,
+        checkpoint_every=settings.checkpoint_interval, keep_best=settings.keep_best,
+        bf16=settings.bf16 and context.device.type == "cuda", desc="fine-tuning",
+    )  # fmt: skip
+    training.train(task, loop, context, training.Checkpoints(job.checkpoint_dir, fingerprint(job, context.world_size)))
 
-    groups = parameter_groups(model, settings, job.pretrained)
-    optimizer = make_optimizer(groups, settings)
-    boundaries = phase_boundaries(groups, settings.max_steps)
-    records: list[dict] = []
-    best = {"loss": math.inf, "step": -1, "state": None}
-    start_step = 0
-    # Squared errors on the log scale and values since the last evaluation, kept on the device (NCCL reduces GPU
-    # tensors only, and reading them every step would make the host wait for the GPU).
-    train_sums = torch.zeros(2, dtype=torch.float64, device=context.device)
 
-    checkpoints = training.Checkpoints(job.checkpoint_dir, fingerprint(job, context.world_size))
-    checkpoint = checkpoints.load()
-    if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
-        apply_schedule(groups, optimizer, checkpoint["step"], settings)
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        training.restore_rng_states(checkpoint["rng"])
-        records, best, start_step = checkpoint["records"], checkpoint["best"], checkpoint["step"]
-        train_sums = checkpoint["train_sums"].to(context.device)
+class Regression:
+    """Fine-tuning as a task of the training engine (cornbert.training): squared error on every tissue, the
+    unfreezing schedule, validation MSE of log(TPM+1)."""
 
-    def phase_at(step: int) -> str:
-        return [label for first, label in boundaries if first <= step][-1]
+    def __init__(self, job: FinetuneJob, context: distributed.Context, model: CornBertRegressor, tokenizer,
+                 train_data: Dataset, validation_data: Dataset, std: np.ndarray, targets: pd.DataFrame,
+                 genes: dict[str, list[str]]):  # fmt: skip
+        self.job, self.settings, self.context, self.tokenizer = job, job.settings, context, tokenizer
+        self.train_data, self.validation_data, self.targets, self.genes = train_data, validation_data, targets, genes
+        self.std = torch.tensor(std, dtype=torch.float32, device=context.device)
+        self.model = self.module = model
+        self.groups = parameter_groups(model, self.settings, job.pretrained)
+        self.optimizer = make_optimizer(self.groups, self.settings)
 
-    wrapped, trainable = model, None
-    progress = training.progress(settings.max_steps, start_step, "fine-tuning", context)
-    for step in range(start_step, settings.max_steps):
-        apply_schedule(groups, optimizer, step, settings)
-        if trainable_groups(groups, step) != trainable:
-            trainable = trainable_groups(groups, step)
-            wrapped = distributed.wrap(model, context)  # DDP sees only what is trainable now
-            distributed.assert_ranks_in_sync(model, context, f"at step {step}")
-            log.info("step %d: trainable %s", step, ", ".join(trainable))
+    def schedule(self, step: int) -> tuple[str, ...]:
+        return apply_schedule(self.groups, self.optimizer, step, self.settings)
 
-        def micro_loss(module: nn.Module, indices: torch.Tensor) -> torch.Tensor:
-            input_ids, attention_mask, target = train_data.batch(indices, context.device)
-            loss_sum, log_sum = squared_error_sums(module(input_ids, attention_mask), target, std_tensor)
-            train_sums[0] += log_sum.detach().double()
-            train_sums[1] += target.numel()
-            # Mean over the GLOBAL batch: DDP averages over ranks, so scale up by the world size.
-            return loss_sum * context.world_size / (settings.batch_size * len(tissues))
+    def batch(self, step: int) -> tuple[tuple[torch.Tensor, ...], int]:
+        rows = training.step_rows(step, self.settings.batch_size, len(self.train_data), self.job.seed)
+        own = torch.from_numpy(rows[self.context.rank :: self.context.world_size])
+        return own.split(self.settings.micro_batch_size), self.settings.batch_size * self.std.numel()
 
-        own = batch_indices(step, settings.batch_size, len(train_data), job.seed)[context.rank :: context.world_size]
-        training.accumulate(wrapped, own.split(settings.micro_batch_size), micro_loss, context,
-                            autocast(context, settings))  # fmt: skip
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-        progress.update()
+    def loss(self, module: nn.Module, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        input_ids, attention_mask, target = self.train_data.batch(rows, self.context.device)
+        return squared_error_sums(module(input_ids, attention_mask), target, self.std)
 
-        done = step + 1
-        if done % settings.eval_interval == 0 or done == settings.max_steps:
-            sums = distributed.all_reduce_sum(train_sums, context)
-            train_loss = float(sums[0] / sums[1])
-            train_sums.zero_()
-            recalibrate_norm(model, train_data, settings, context)
-            validation_loss = evaluate(model, validation_data, std_tensor, settings, context)
-            records += [
-                {"step": done, "phase": phase_at(step), "split": "train", "loss": train_loss},
-                {"step": done, "phase": phase_at(step), "split": "validation", "loss": validation_loss},
-            ]
-            if validation_loss < best["loss"]:
-                state = {name: value.detach().cpu().clone() for name, value in model.state_dict().items()}
-                best = {"loss": validation_loss, "step": done, "state": state}
-            if context.is_main:
-                progress.set_postfix(train=f"{train_loss:.3f}", validation=f"{validation_loss:.3f}")
-                log.info("step %d: train MSE(log) %.4f, validation MSE(log) %.4f", done, train_loss, validation_loss)
-        if done % settings.checkpoint_interval == 0 and done < settings.max_steps:
-            if context.is_main:
-                checkpoints.save(done, {
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "rng": training.rng_states(),
-                    "records": records, "best": best, "train_sums": train_sums.cpu(),
-                })  # fmt: skip
-            distributed.barrier(context)
-    progress.close()
+    def evaluate(self) -> float:
+        recalibrate_norm(self.model, self.train_data, self.settings, self.context)
+        return evaluate(self.model, self.validation_data, self.std, self.settings, self.context)
 
-    distributed.assert_ranks_in_sync(model, context, "at the end of training")
-    if settings.keep_best and best["state"] is not None:
-        model.load_state_dict(best["state"])
-        log.info("keeping the weights of step %d (lowest validation MSE(log) %.4f)", best["step"], best["loss"])
-    if context.is_main:
+    def write_outputs(self, result: training.Result) -> None:
         threads = torch.get_num_threads()
-        trained_on = f"{context.device.type} x {context.world_size} process(es), {threads} torch thread(s)"
-        write_outputs(job, model, tokenizer, records, boundaries, genes, best, mean_predictor_loss(targets, genes),
-                      trained_on)  # fmt: skip
-        shutil.rmtree(job.checkpoint_dir, ignore_errors=True)
-    distributed.barrier(context)
+        trained_on = f"{self.context.device.type} x {self.context.world_size} process(es), {threads} torch thread(s)"
+        boundaries = phase_boundaries(self.groups, self.settings.max_steps)
+        write_outputs(self.job, self.model, self.tokenizer, result, boundaries, self.genes,
+                      mean_predictor_loss(self.targets, self.genes), trained_on)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -461,8 +396,15 @@ def mean_predictor_loss(targets: pd.DataFrame, genes: dict[str, list[str]]) -> f
     return float(((validation - targets.loc[genes["train"]].mean()) ** 2).to_numpy().mean())
 
 
-def write_outputs(job, model, tokenizer, records, boundaries, genes, best, reference: float, trained_on: str) -> None:
+def write_outputs(job, model, tokenizer, result: training.Result, boundaries, genes, reference: float,
+                  trained_on: str) -> None:  # fmt: skip
+    def phase(done: int) -> str:
+        return [label for first, label in boundaries if first < done][-1]
+
+    records = [{"step": row["step"], "phase": phase(row["step"]), "split": split, "loss": row[split]}
+               for row in result.evaluations() for split in ("train", "validation")]  # fmt: skip
     losses = pd.DataFrame.from_records(records, columns=["step", "phase", "split", "loss"])
+    best = {"step": result.best_step, "loss": result.best_loss}
 
     def write(folder: Path) -> None:
         model.cpu().save_pretrained(folder)

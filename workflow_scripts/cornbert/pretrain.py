@@ -1,10 +1,9 @@
-"""RoBERTa masked-LM pretraining: a plain, resumable, deterministic training loop (one process or DDP).
+"""RoBERTa masked-LM pretraining, a task of the training engine (cornbert.training: the loop, resume, DDP).
 
-Every random choice of a step (which sequences, which tokens are masked, dropout) is drawn from a seed derived
-from (seed, step), so a run resumed from a checkpoint at step k continues exactly as if it had never stopped,
-and the batch a step sees does not depend on how it is split into micro-batches or processes. Promoters are read
-from the stage's token store (cornbert.token_store, rule tokenize_corpus) as each batch needs them, so memory does
-not grow with the corpus.
+What is particular to it: the batches, promoters read from the stage's token store (cornbert.token_store, rule
+tokenize_corpus) as each step needs them, so memory does not grow with the corpus; BERT masking drawn from a seed
+of (seed, step), so a resumed run masks exactly as an uninterrupted one; the masked-LM loss over the masked tokens
+only; BERT's warm-up and linear decay.
 """
 
 from __future__ import annotations
@@ -12,11 +11,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +21,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from transformers import PreTrainedTokenizerFast, RobertaForMaskedLM, get_linear_schedule_with_warmup
+from transformers import PreTrainedTokenizerFast, RobertaForMaskedLM
 
 from cornbert import distributed, training
 from cornbert.artefacts import check_loaded, check_model_dir
@@ -106,108 +103,85 @@ def _pretrain(
     seed_everything(run.seed)
     tokenizer = load_tokenizer(tokenizer_dir)
     store = open_token_store(tokens, tokenizer_dir)
-    train_index, eval_index = split_promoters(store, run)
-    steps = total_steps(run, len(train_index))
-    accumulation = _accumulation_steps(run, context.world_size)
+    model = build_model(tokenizer, model_section, init_model_dir).to(context.device)
+    task = MaskedLM(run, context, tokenizer, store, model, output_dir, metrics_path)
     log.info(
         "%d training / %d held-out promoters; %d steps of %d sequences (%d x %d micro-batches on %d process(es))",
-        len(train_index), len(eval_index), steps, run.batch_size, accumulation, run.micro_batch_size,
-        context.world_size,
+        len(task.train_index), len(task.eval_index), task.steps, run.batch_size, task.accumulation,
+        run.micro_batch_size, context.world_size,
     )  # fmt: skip
-
-    model = build_model(tokenizer, model_section, init_model_dir).to(context.device)
-    optimizer = _optimizer(model, run)
-    scheduler = get_linear_schedule_with_warmup(optimizer, run.warmup_steps, steps)
-    rows: list[dict[str, float]] = []
+    loop = training.Loop(
+        steps=task.steps, seed=run.seed, eval_every=run.eval_steps, checkpoint_every=run.checkpoint_steps,
+        bf16=context.device.type == "cuda" or run.cpu_bf16, compile=run.compile_on_gpu and context.device.type == "cuda",
+        desc="MLM steps",
+    )  # fmt: skip
     checkpoints = training.Checkpoints(checkpoint_dir, _fingerprint(run, model_section, tokens, tokenizer_dir,
                                                                     init_model_dir))  # fmt: skip
-    state = checkpoints.load()
-    start = 0
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        rows, start = state["metrics"], state["step"]
-
-    loss_module = MaskedLMLoss(model)
-    train_module = distributed.wrap(loss_module, context)
-    if run.compile_on_gpu and context.device.type == "cuda":
-        train_module = torch.compile(train_module)
-
-    def eval_batches() -> Iterator:
-        return _eval_batches(tokenizer, store, eval_index, run, context)
-
-    autocast = training.bf16_autocast(context.device, context.device.type == "cuda" or run.cpu_bf16)
-    progress = training.progress(steps, start, "MLM steps", context)
-    # Each step's loss stays on the device until a row is written out (evaluation, checkpoint, end): reading it
-    # every step would make the host wait for the GPU instead of preparing the next batch.
-    pending: list[torch.Tensor] = []
-    for step in range(start, steps):
-        loss_module.train()
-        inputs, attention, labels = step_batch(tokenizer, store, train_index, run, step)
-        n_masked = max(int((labels != IGNORE_INDEX).sum()), 1)
-        # Dropout differs between ranks but is reproducible per (seed, step, rank).
-        torch.manual_seed(_derived_seed(run.seed, step, 1 + context.rank))
-        loss_sum = torch.zeros((), device=context.device)
-
-        def micro_loss(module: torch.nn.Module, micro: int) -> torch.Tensor:
-            rows_of_micro = slice(micro * run.micro_batch_size, (micro + 1) * run.micro_batch_size)
-            loss = module(*to_device(inputs[rows_of_micro], attention[rows_of_micro], labels[rows_of_micro],
-                                     context.device))  # fmt: skip
-            loss_sum.add_(loss.detach())
-            # DDP averages gradients over ranks; scaling by world_size turns that into the step's token mean.
-            return loss * context.world_size / n_masked
-
-        micro_batches = range(context.rank, accumulation * context.world_size, context.world_size)
-        training.accumulate(train_module, micro_batches, micro_loss, context, autocast)
-        learning_rate = scheduler.get_last_lr()[0]  # the rate this step uses
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-
-        done = step + 1
-        rows.append({
-            "step": done,
-            "epoch": done * run.batch_size / len(train_index),
-            "learning_rate": learning_rate,
-            "train_loss": math.nan,
-            "eval_loss": math.nan,
-        })  # fmt: skip
-        pending.append(distributed.all_reduce_sum(loss_sum, context) / n_masked)
-        progress.update()
-        evaluating = done % run.eval_steps == 0 or done == steps
-        checkpointing = done % run.checkpoint_steps == 0 and done < steps
-        if evaluating or checkpointing:
-            _settle(rows, pending)
-            progress.set_postfix(loss=f"{rows[-1]['train_loss']:.3f}", refresh=False)
-        if evaluating:
-            rows[-1]["eval_loss"] = evaluate(loss_module, eval_batches(), context, autocast)
-            log.info(
-                "step %d/%d: train loss %.4f, held-out loss %.4f",
-                done, steps, rows[-1]["train_loss"], rows[-1]["eval_loss"],
-            )  # fmt: skip
-        if checkpointing:
-            if context.is_main:
-                checkpoints.save(done, {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                                        "scheduler": scheduler.state_dict(), "metrics": rows})  # fmt: skip
-            distributed.barrier(context)
-    progress.close()
-
-    final_loss = rows[-1]["eval_loss"] if rows else evaluate(loss_module, eval_batches(), context, autocast)
-    distributed.assert_ranks_in_sync(model, context, "after pretraining")
-    if context.is_main:
-
-        def write(folder: Path) -> None:
-            model.save_pretrained(folder)  # safetensors
-            tokenizer.save_pretrained(folder)
-
-        training.save_model(output_dir, write)
-        write_tsv(pd.DataFrame(rows, columns=["step", "epoch", "learning_rate", "train_loss", "eval_loss"]),
-                  metrics_path, index=False)  # fmt: skip
-        shutil.rmtree(checkpoint_dir, ignore_errors=True)
-        log.info("final held-out masked-LM loss: %.4f (ln vocabulary = %.2f)", final_loss, math.log(len(tokenizer)))
-    distributed.barrier(context)
+    result = training.train(task, loop, context, checkpoints)
+    final_loss = result.history[-1]["validation_loss"]
+    log.info("final held-out masked-LM loss: %.4f (ln vocabulary = %.2f)", final_loss, math.log(len(tokenizer)))
     return final_loss
+
+
+class MaskedLM:
+    """Masked-LM pretraining as a task of the training engine (cornbert.training)."""
+
+    def __init__(self, run: PretrainSettings, context: distributed.Context, tokenizer, store: TokenStore,
+                 model: RobertaForMaskedLM, output_dir: str, metrics_path: str):  # fmt: skip
+        self.run, self.context, self.tokenizer, self.store = run, context, tokenizer, store
+        self.output_dir, self.metrics_path = output_dir, metrics_path
+        self.train_index, self.eval_index = split_promoters(store, run)
+        self.steps = total_steps(run, len(self.train_index))
+        self.accumulation = _accumulation_steps(run, context.world_size)
+        self.model = model
+        self.module = MaskedLMLoss(model)
+        self.optimizer = _optimizer(model, run)
+        self.autocast = training.bf16_autocast(context.device, context.device.type == "cuda" or run.cpu_bf16)
+
+    def learning_rate(self, step: int) -> float:
+        """Linear warm-up from 0, then linear decay to 0 at the last step (BERT's schedule)."""
+        warmup, steps = self.run.warmup_steps, self.steps
+        factor = step / max(1, warmup) if step < warmup else max(0.0, (steps - step) / max(1, steps - warmup))
+        return self.run.learning_rate * factor
+
+    def schedule(self, step: int) -> tuple[str, ...]:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.learning_rate(step)
+        return ("every parameter",)
+
+    def batch(self, step: int) -> tuple[list, int]:
+        inputs, attention, labels = step_batch(self.tokenizer, self.store, self.train_index, self.run, step)
+        size, world = self.run.micro_batch_size, self.context.world_size
+        micro_batches = [
+            to_device(inputs[m * size : (m + 1) * size], attention[m * size : (m + 1) * size],
+                      labels[m * size : (m + 1) * size], self.context.device)
+            for m in range(self.context.rank, self.accumulation * world, world)
+        ]  # fmt: skip
+        return micro_batches, max(int((labels != IGNORE_INDEX).sum()), 1)
+
+    def loss(self, module: torch.nn.Module, micro_batch: list) -> tuple[torch.Tensor, torch.Tensor]:
+        loss = module(*micro_batch)
+        return loss, loss
+
+    def evaluate(self) -> float:
+        batches = _eval_batches(self.tokenizer, self.store, self.eval_index, self.run, self.context)
+        return evaluate(self.module, batches, self.context, self.autocast)
+
+    def write_outputs(self, result: training.Result) -> None:
+        def write(folder: Path) -> None:
+            self.model.save_pretrained(folder)  # safetensors
+            self.tokenizer.save_pretrained(folder)
+
+        training.save_model(self.output_dir, write)
+        rows = [{
+            "step": row["step"],
+            "epoch": row["step"] * self.run.batch_size / len(self.train_index),
+            "learning_rate": self.learning_rate(row["step"] - 1),  # the rate the step used
+            "train_loss": row["train_loss"],
+            "eval_loss": row["validation_loss"],
+        } for row in result.history]  # fmt: skip
+        write_tsv(pd.DataFrame(rows, columns=["step", "epoch", "learning_rate", "train_loss", "eval_loss"]),
+                  self.metrics_path, index=False)  # fmt: skip
 
 
 def build_model(
@@ -279,14 +253,6 @@ def evaluate(loss_module: MaskedLMLoss, batches: Iterable, context: distributed.
     return float(totals[0] / totals[1].clamp(min=1))
 
 
-def _settle(rows: list[dict[str, float]], pending: list[torch.Tensor]) -> None:
-    """Write the losses still on the device into the last len(pending) rows (one host synchronisation for all)."""
-    if pending:
-        for row, loss in zip(rows[-len(pending) :], torch.stack(pending).tolist()):
-            row["train_loss"] = loss
-        pending.clear()
-
-
 def total_steps(run: PretrainSettings, n_train: int) -> int:
     if run.max_steps is not None:
         return run.max_steps
@@ -328,18 +294,10 @@ def step_batch(
     tokenizer: PreTrainedTokenizerFast, store: TokenStore, train_index: np.ndarray, run: PretrainSettings, step: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """The step's `batch_size` sequences (consecutive slices of per-epoch permutations), padded and masked."""
-    n = len(train_index)
-    positions = range(step * run.batch_size, (step + 1) * run.batch_size)
-    chosen = [store.promoter(train_index[_epoch_permutation(run.seed, p // n, n)[p % n]]) for p in positions]
-    generator = torch.Generator().manual_seed(_derived_seed(run.seed, step, 3))
+    rows = training.step_rows(step, run.batch_size, len(train_index), run.seed)
+    chosen = [store.promoter(train_index[row]) for row in rows]
+    generator = torch.Generator().manual_seed(training.derived_seed(run.seed, step, 3))
     return _pad_and_mask(tokenizer, chosen, run.mlm_probability, generator)
-
-
-@lru_cache(maxsize=2)  # a step straddles at most two epochs; permuting 10 M promoters anew per step is slow
-def _epoch_permutation(seed: int, epoch: int, n: int) -> np.ndarray:
-    permutation = np.random.default_rng(_derived_seed(seed, epoch, 2)).permutation(n)
-    permutation.flags.writeable = False
-    return permutation
 
 
 def _eval_batches(
@@ -350,7 +308,7 @@ def _eval_batches(
     n_batches = math.ceil(len(eval_index) / run.micro_batch_size)
     for number in range(context.rank, n_batches, context.world_size):
         rows = eval_index[number * run.micro_batch_size : (number + 1) * run.micro_batch_size]
-        generator = torch.Generator().manual_seed(_derived_seed(run.seed, number, 4))
+        generator = torch.Generator().manual_seed(training.derived_seed(run.seed, number, 4))
         yield _pad_and_mask(tokenizer, [store.promoter(i) for i in rows], run.mlm_probability, generator)
 
 
@@ -385,10 +343,6 @@ def _optimizer(model: torch.nn.Module, run: PretrainSettings) -> torch.optim.Opt
         run.optimizer, groups, lr=run.learning_rate, betas=(0.9, 0.999), eps=1e-8, weight_decay=run.weight_decay,
         setting="pretraining.optimizer",
     )  # fmt: skip
-
-
-def _derived_seed(seed: int, index: int, stream: int) -> int:
-    return int(np.random.SeedSequence([seed, index, stream]).generate_state(1)[0])
 
 
 def _fingerprint(

@@ -1,10 +1,20 @@
-"""The training machinery pretraining (cornbert.pretrain) and fine-tuning (cornbert.finetune) share: the
-checkpoint contract, gradient accumulation, the progress bar, the atomic model save and the torchrun entry point.
+"""The training engine: one step loop serving every trainer (masked-LM pretraining, fine-tuning, the CNN).
 
-Checkpoint contract. A checkpoint holds everything a step needs (weights, optimizer, schedule, RNG states, the
-metrics so far) and the run's fingerprint. Each is written atomically and the two newest are kept, so a file cut
-short by a dying node or a full disk costs one checkpoint interval, never the run: loading skips a damaged or
-foreign file with one WARNING naming it, and a resumed run continues exactly as an uninterrupted one would.
+A trainer supplies a `Task`: its model, optimizer and parameter-group schedule, how a step's batch is drawn, the
+loss of a micro-batch, the validation loss and its outputs. `train(task, loop, context, checkpoints)` owns the rest,
+in this order per step: the schedule (and re-wrapping for DDP when the trainable parameters change), the batch,
+a dropout seed of (seed, step, rank), forward and backward of each micro-batch (gradients all-reduced on the last
+only), the optimizer step, then evaluation, best-step keeping and early stopping, checkpoints, the progress bar,
+and at the end the outputs and the removal of the checkpoints.
+
+Determinism. Every random choice of a step comes from its step number: the batch from a per-epoch permutation of
+(seed, epoch) (`step_rows`), dropout from (seed, step, rank). So a run resumed at step k continues exactly as an
+uninterrupted one, and the rows a step sees do not depend on how it is split into micro-batches or processes.
+
+Checkpoint contract. A checkpoint holds the weights, the optimizer, the losses so far and the best step, plus the
+run's fingerprint. Each is written atomically and the two newest are kept, so a file cut short by a dying node or
+a full disk costs one checkpoint interval, never the run: loading skips a damaged or foreign file with one WARNING
+naming it.
 """
 
 from __future__ import annotations
@@ -12,17 +22,20 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
-import random
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from cornbert import distributed
@@ -32,6 +45,7 @@ from cornbert.runtime import atomic_path
 log = logging.getLogger("cornbert.training")
 
 KEEP = 2  # checkpoints kept: the newest may be damaged, the one before it is the fallback
+FORMAT = 2  # of the checkpoint contents; checkpoints of another format are not resumed
 
 
 def fingerprint(settings: Any, files: Iterable[str | Path]) -> str:
@@ -50,7 +64,7 @@ class Checkpoints:
 
     def __init__(self, directory: str | Path, fingerprint: str):
         self.directory = Path(directory)
-        self.fingerprint = fingerprint
+        self.fingerprint = f"{fingerprint}/format {FORMAT}"
 
     def paths(self) -> list[Path]:
         """Newest first."""
@@ -75,7 +89,8 @@ class Checkpoints:
             try:
                 # weights_only: checkpoints hold tensors and plain Python values only, so nothing in them can run code.
                 state = torch.load(path, map_location="cpu", weights_only=True)
-                problem = None if state.get("fingerprint") == self.fingerprint else "written for other settings or inputs"
+                foreign = state.get("fingerprint") != self.fingerprint
+                problem = "written for other settings, inputs or format" if foreign else None
             except Exception as error:  # noqa: BLE001 - whatever a damaged file raises, the run goes on without it
                 reason = str(error).split(". ")[0].splitlines()[0] if str(error).strip() else type(error).__name__
                 problem = f"damaged ({reason})"
@@ -86,41 +101,177 @@ class Checkpoints:
             log.warning("checkpoint %s is %s; %s", path, problem, fallback)
         return None
 
-
-def rng_states() -> dict:
-    # numpy's key as a list, not an array, so that the checkpoint loads with torch.load(weights_only=True).
-    name, key, *position = np.random.get_state()
-    states = {"torch": torch.get_rng_state(), "numpy": (name, key.tolist(), *position), "python": random.getstate()}
-    if torch.cuda.is_available():
-        states["cuda"] = torch.cuda.get_rng_state_all()
-    return states
+    def clear(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def restore_rng_states(states: dict) -> None:
-    torch.set_rng_state(states["torch"])
-    name, key, *position = states["numpy"]
-    np.random.set_state((name, np.array(key, dtype=np.uint32), *position))
-    random.setstate(states["python"])
-    if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+@dataclass(frozen=True)
+class Loop:
+    """How the engine runs a task."""
+
+    steps: int
+    seed: int
+    eval_every: int
+    checkpoint_every: int = 0  # 0: no checkpoints (short fits)
+    keep_best: bool = False  # end with the weights of the evaluation with the lowest validation loss
+    patience: int = 0  # stop after this many evaluations without a new best (0: never)
+    bf16: bool = False  # autocast forward passes to bfloat16
+    compile: bool = False  # torch.compile the (wrapped) module
+    desc: str = "steps"  # of the progress bar
 
 
-def accumulate(
-    module: torch.nn.Module,
-    micro_batches: Sequence,
-    loss_of: Callable[[torch.nn.Module, Any], torch.Tensor],
-    context: distributed.Context,
-    autocast: torch.autocast,
-) -> None:
-    """Forward and backward every micro-batch of a step; `loss_of` returns what to back-propagate.
+class Task(Protocol):
+    """What a trainer supplies to the engine."""
 
-    DDP all-reduces gradients in the backward of the last micro-batch only: the others run under no_sync, whose
-    forward is what tells DDP not to reduce."""
-    for number, micro_batch in enumerate(micro_batches):
-        last = number == len(micro_batches) - 1
-        with nullcontext() if last or not context.distributed else module.no_sync(), autocast:
-            loss = loss_of(module, micro_batch)
-        loss.backward()
+    model: nn.Module  # checkpointed, and kept at its best step
+    module: nn.Module  # what a micro-batch is fed to (the model, or a loss around it); DDP wraps it
+    optimizer: torch.optim.Optimizer
+
+    def schedule(self, step: int) -> tuple[str, ...]:
+        """Set each parameter group's learning rate (and requires_grad) for `step`; the trainable groups' names."""
+
+    def batch(self, step: int) -> tuple[Sequence[Any], int]:
+        """This rank's micro-batches of `step`, and the number of loss terms of the whole step (every rank)."""
+
+    def loss(self, module: nn.Module, micro_batch: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """The micro-batch's summed training loss (back-propagated) and its summed loss as reported (e.g. on the
+        log(TPM+1) scale when the training targets are standardised)."""
+
+    def evaluate(self) -> float:
+        """The validation loss; every rank calls it (each may score a share)."""
+
+    def write_outputs(self, result: Result) -> None:
+        """On the main rank after training, the model at its final (or best) weights: save what the run makes."""
+
+
+@dataclass
+class Result:
+    history: list[dict[str, float]]  # per step: step, train_loss, terms, validation_loss (NaN between evaluations)
+    best_step: int
+    best_loss: float
+
+    def evaluations(self) -> list[dict[str, float]]:
+        """Per evaluation: its step, the training loss since the previous evaluation (mean per term) and the
+        validation loss."""
+        rows, loss, terms = [], 0.0, 0
+        for row in self.history:
+            loss, terms = loss + row["train_loss"] * row["terms"], terms + row["terms"]
+            if not math.isnan(row["validation_loss"]):
+                rows.append({"step": row["step"], "train": loss / terms, "validation": row["validation_loss"]})
+                loss, terms = 0.0, 0
+        return rows
+
+
+def train(task: Task, loop: Loop, context: distributed.Context, checkpoints: Checkpoints | None = None) -> Result:
+    """Run `task` for `loop.steps` optimizer steps (resuming from the newest intact checkpoint), then write its
+    outputs; returns the losses."""
+    history: list[dict[str, float]] = []
+    best: dict[str, Any] = {"loss": math.inf, "step": 0, "state": None}
+    start = 0
+    state = checkpoints.load() if checkpoints else None
+    if state is not None:
+        task.model.load_state_dict(state["model"])
+        task.optimizer.load_state_dict(state["optimizer"])
+        history, best, start = state["history"], state["best"], state["step"]
+
+    autocast = bf16_autocast(context.device, loop.bf16)
+    bar = progress(loop.steps, start, loop.desc, context)
+    wrapped, trainable = task.module, None
+    # Each step's reported loss stays on the device until it is written out (evaluation, checkpoint): reading it
+    # every step would make the host wait for the GPU instead of preparing the next batch.
+    pending: list[torch.Tensor] = []
+    for step in range(start, loop.steps):
+        if (now := task.schedule(step)) != trainable:
+            trainable = now
+            # DDP reduces the parameters that are trainable when it wraps; others would drift apart between ranks.
+            wrapped = distributed.wrap(task.module, context)
+            wrapped = torch.compile(wrapped) if loop.compile else wrapped
+            distributed.assert_ranks_in_sync(task.model, context, f"at step {step}")
+            log.info("step %d: trainable %s", step, ", ".join(trainable))
+        task.module.train()
+        micro_batches, terms = task.batch(step)
+        torch.manual_seed(derived_seed(loop.seed, step, 1 + context.rank))  # dropout: differs between ranks
+        reported = torch.zeros((), dtype=torch.float64, device=context.device)
+        for number, micro_batch in enumerate(micro_batches):
+            # DDP all-reduces in the backward of the last micro-batch; no_sync's forward tells it not to before.
+            last = number == len(micro_batches) - 1
+            with nullcontext() if last or not context.distributed else wrapped.no_sync(), autocast:
+                loss, report = task.loss(wrapped, micro_batch)
+            # DDP averages gradients over ranks; scaled by world_size, the step's gradient is that of its mean loss.
+            (loss * context.world_size / terms).backward()
+            reported += report.detach().double()
+        task.optimizer.step()
+        task.optimizer.zero_grad(set_to_none=True)
+        bar.update()
+
+        done = step + 1
+        history.append({"step": done, "train_loss": math.nan, "terms": terms, "validation_loss": math.nan})
+        pending.append(reported)
+        evaluating = done % loop.eval_every == 0 or done == loop.steps
+        checkpointing = bool(checkpoints and loop.checkpoint_every) and done % loop.checkpoint_every == 0
+        checkpointing = checkpointing and done < loop.steps
+        if evaluating or checkpointing:
+            _settle(history, pending, context)
+        if evaluating:
+            loss = history[-1]["validation_loss"] = task.evaluate()
+            train_loss = Result(history, 0, 0).evaluations()[-1]["train"]
+            log.info("step %d/%d: train loss %.4f, validation loss %.4f", done, loop.steps, train_loss, loss)
+            bar.set_postfix(train=f"{train_loss:.3f}", validation=f"{loss:.3f}", refresh=False)
+            if loss < best["loss"]:
+                weights = task.model.state_dict().items()
+                kept = {k: v.detach().cpu().clone() for k, v in weights} if loop.keep_best else None
+                best = {"loss": loss, "step": done, "state": kept}
+            elif loop.patience and done - best["step"] >= loop.patience * loop.eval_every:
+                log.info("step %d: no better validation loss in %d evaluations; stopping", done, loop.patience)
+                break
+        if checkpointing:
+            if context.is_main:
+                checkpoints.save(done, {"model": task.model.state_dict(), "optimizer": task.optimizer.state_dict(),
+                                        "history": history, "best": best})  # fmt: skip
+            distributed.barrier(context)
+    bar.close()
+
+    distributed.assert_ranks_in_sync(task.model, context, "at the end of training")
+    if loop.keep_best and best["state"] is not None:
+        task.model.load_state_dict(best["state"])
+        log.info("keeping the weights of step %d (lowest validation loss %.4f)", best["step"], best["loss"])
+    result = Result(history, best["step"], best["loss"])
+    if context.is_main:
+        task.write_outputs(result)
+        if checkpoints:
+            checkpoints.clear()  # only now: a run that fails writing its outputs resumes from them
+    distributed.barrier(context)
+    return result
+
+
+def _settle(history: list[dict[str, float]], pending: list[torch.Tensor], context: distributed.Context) -> None:
+    """Write the losses still on the device, summed over ranks, into the last len(pending) rows (one host
+    synchronisation for all)."""
+    if pending:
+        sums = distributed.all_reduce_sum(torch.stack(pending), context).tolist()
+        for row, total in zip(history[-len(pending) :], sums):
+            row["train_loss"] = total / row["terms"]
+        pending.clear()
+
+
+def step_rows(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
+    """The training rows (of n) of an optimizer step: consecutive slices of a fresh permutation per epoch."""
+    positions = np.arange(step * batch_size, (step + 1) * batch_size)
+    return np.array([epoch_order(seed, p // n, n)[p % n] for p in positions], dtype=np.int64)
+
+
+@lru_cache(maxsize=2)  # a step straddles at most two epochs; permuting 10 M promoters anew per step is slow
+def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
+    permutation = np.random.default_rng(derived_seed(seed, epoch, 2)).permutation(n)
+    permutation.flags.writeable = False
+    return permutation
+
+
+def derived_seed(seed: int, index: int, stream: int) -> int:
+    """A seed of its own for each (index, stream): streams 1 dropout (index: step), 2 the batch order (epoch);
+    trainers use others for their own draws (3, 4: the masks of pretraining)."""
+    return int(np.random.SeedSequence([seed, index, stream]).generate_state(1)[0])
+
 
 
 def make_optimizer(
