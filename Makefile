@@ -4,7 +4,7 @@ VENV_BIN := .venv/bin
 PROFILE ?=
 RUN_WITH := $(if $(PROFILE),--profile $(PROFILE))
 
-.PHONY: demo test lint bench
+.PHONY: demo test test-fast lint bench
 
 demo:
 	bash tools/install.sh
@@ -14,6 +14,11 @@ demo:
 test:
 	bash tools/install.sh --test
 	$(VENV_BIN)/python -m pytest
+
+# The daily tier: everything that neither runs Snakemake end to end, trains for minutes nor starts Slurm.
+test-fast:
+	bash tools/install.sh --test
+	$(VENV_BIN)/python -m pytest -m "not slow and not slurm"
 
 lint:
 	$(VENV_BIN)/snakemake --lint
