@@ -356,8 +356,9 @@ def read_genes(
         )
     genes = [_anchor(path, isoforms_of_gene, isoforms) for isoforms_of_gene in records.values()]
     several = sum(len(group) > 1 for group in records.values())
-    log.info("%s: %d %s records -> %d genes (%d with several isoforms, anchored by %s)", path,
-             sum(map(len, records.values())), feature_type, len(genes), several, isoforms)
+    anchored = f", each anchored at its {isoforms.replace('_', ' ')} isoform" if several else ""
+    log.info("%s: %d %s records -> %d genes (%d with several isoforms%s)", path,
+             sum(map(len, records.values())), feature_type, len(genes), several, anchored)  # fmt: skip
     return genes
 
 
