@@ -95,7 +95,8 @@ def identical_pairs(sequences: Mapping[str, str]) -> set[Pair]:
     return {_ordered(a, b) for genes in by_sequence.values() for a, b in combinations(genes, 2)}
 
 
-HIT_COLUMNS = ["query", "target", "nident", "alnlen", "qstart", "qend", "qlen", "tstart", "tend", "tlen"]
+# fident: MMseqs2's identity, the one min_seq_id filters on (nident stays 0 without a full backtrace)
+HIT_COLUMNS = ["query", "target", "fident", "qstart", "qend", "qlen", "tstart", "tend", "tlen"]
 
 
 def similar_hits(
@@ -103,7 +104,7 @@ def similar_hits(
 ) -> pd.DataFrame:
     """MMseqs2 alignments at or above the similarity criterion, both strands; all against all without targets.
 
-    Columns query, target, identity (identical bases / alignment length) and coverage (the smaller of the
+    Columns query, target, identity (MMseqs2's fident, 3 decimals) and coverage (the smaller of the
     fractions of query and target the alignment spans), one row per alignment; all-against-all rows have no self
     hits. Without targets, query and target come ordered (smaller ID first).
     """
@@ -143,7 +144,7 @@ def similar_hits(
                 log.error("%s", mmseqs_log.read_text()[-4000:])
             raise
         found = pd.read_csv(hits, sep="\t", header=None, names=HIT_COLUMNS, dtype={"query": str, "target": str})
-    found["identity"] = found["nident"] / found["alnlen"]
+    found["identity"] = found["fident"]
     query_cover = ((found["qend"] - found["qstart"]).abs() + 1) / found["qlen"]
     target_cover = ((found["tend"] - found["tstart"]).abs() + 1) / found["tlen"]
     found["coverage"] = np.minimum(query_cover, target_cover)
