@@ -66,12 +66,6 @@ def check_config_references():
         unknown = [g for g in config["pretraining"][stage] if g not in GENOMES]
         if unknown:
             raise WorkflowError(f"config: pretraining.{stage} names genomes not defined under `genomes`: {unknown}")
-    if EXCLUDE_TEST_GENES and not STAGE1_MODEL and EXPRESSION.get("genome") in config["pretraining"]["stage1"]:
-        raise WorkflowError(
-            f"config: pretraining.stage1 lists the expression genome '{EXPRESSION['genome']}': stage 1 leaves out "
-            "its promoters and any near-identical to one (so that no split reruns it), so remove it from stage1 "
-            "(it enters at stage 2), or set pretraining.exclude_test_genes: false"
-        )
     if SEQUENCE_MODE == ("matrix" in EXPRESSION or "genome" in EXPRESSION):
         raise WorkflowError("config: `expression` needs either `genome` + `matrix` or `sequences`, not both or neither")
     if not SEQUENCE_MODE and EXPRESSION["genome"] not in GENOMES:
@@ -187,11 +181,16 @@ def extraction_settings():
 # genome's promoters (or the user's sequences) and any near-identical to one, so it depends on no split, test
 # fraction or matrix and is trained once; stage 2 leaves out the test genes' groups and promoters near-identical to
 # a test promoter.
+# A stage 1 that lists the expression genome itself (a project with one genome) can only leave out the test
+# groups, like stage 2, and so depends on the split.
 def corpus_held_out(stage):
-    """What a stage's corpus leaves out: `expression_sequences` (stage 1), `test_groups` (stage 2) or nothing."""
+    """What a stage's corpus leaves out: `expression_sequences` (stage 1), `test_groups` (stage 2, and a stage 1
+    that lists the expression genome) or nothing."""
     if not EXCLUDE_TEST_GENES:
         return ""
-    return "expression_sequences" if stage == "stage1" else "test_groups"
+    if stage == "stage1" and EXPRESSION.get("genome") not in stage_genomes("stage1"):
+        return "expression_sequences"
+    return "test_groups"
 
 
 def expression_held_out_fasta():

@@ -99,3 +99,19 @@ def test_the_workflow_plans_no_stage1_job_and_refuses_a_mismatched_folder(stage1
     log = (bad / "logs/import_stage1_model/all.log").read_text()
     folder = stage1_folders["mismatched"]
     assert f"{folder / 'tokenizer.json'}: does not match {folder / 'config.json'}" in log
+
+
+def test_stage1_reads_the_split_only_when_it_lists_the_expression_genome(tmp_path):
+    """The demo's stage 1 (grass genomes) reads maize's promoters, not the split; a one-genome project that lists the
+    target in stage 1 too gets the test groups left out of it, so its stage 1 reads split.tsv."""
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    plans = {}
+    for name, stage1 in (("demo", config["pretraining"]["stage1"]), ("with_target", ["grass_a", "maize"])):
+        config["pretraining"]["stage1"] = stage1
+        configfile = tmp_path / f"{name}.yaml"
+        configfile.write_text(yaml.safe_dump(config))
+        plan = run_snakemake(tmp_path, "-n", "--cores", "1", "results/corpus/stage1.txt", configfile=configfile).stdout
+        plans[name] = re.search(r"rule build_pretraining_corpus:\n    input: (.*)\n", plan)[1].split(", ")
+    assert plans["demo"] == ["results/promoters/grass_a.fa", "results/promoters/grass_b.fa",
+                             "results/promoters/maize.fa"]  # fmt: skip
+    assert "results/expression/split.tsv" in plans["with_target"]
