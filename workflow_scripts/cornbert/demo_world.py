@@ -77,7 +77,7 @@ QUANTILE_POINTS = 201  # resolution of the per-tissue quantile table that maps t
 # Related promoters, as real genomes have them, so that the homology split and the leakage audit have work to do:
 # head-to-head gene pairs whose promoter windows share 100-600 bp, 400 bp or more from both genes (one reads the other's
 # distal part reverse-complemented), and duplicated genes whose promoter is a mutated copy of an earlier gene's:
-# `close` (a few % of bases changed: near-identical, one leakage group), `diverged` (22-27 %: just under the
+# `close` (a few % of bases changed, the core promoter conserved: near-identical, one leakage group), `diverged` (22-27 %: just under the
 # split's 80 % identity, only the audit's looser search links them) and `partial` (55-75 % of the promoter copied,
 # the gene-proximal part: under the split's 80 % coverage). Grass genomes also carry orthologs of maize promoters
 # (`ortholog_close`, which stage 1 leaves out, and `ortholog_diverged`, which it keeps). Probabilities per gene.
@@ -185,9 +185,11 @@ def make_promoter(rng: np.random.Generator, settings: DemoSettings) -> np.ndarra
 
 
 def mutate_bases(rng: np.random.Generator, promoter: np.ndarray, rate: float) -> np.ndarray:
-    """A copy of `promoter` with `rate` of its A/C/G/T bases changed, each to one of the three others."""
+    """A copy of `promoter` with `rate` of its A/C/G/T bases changed, each to one of the three others, but for the
+    core promoter (the CORE_WINDOW.max_distance bp next to the gene), conserved as in real duplicated genes: so
+    copies keep the core element as often as their originals (`core_fraction` stays the fraction of genes with it)."""
     copy = promoter.copy()
-    positions = np.flatnonzero(np.isin(copy, BASES))
+    positions = np.flatnonzero(np.isin(copy[: len(copy) - CORE_WINDOW.max_distance], BASES))
     chosen = rng.choice(positions, size=round(rate * len(positions)), replace=False)
     index = np.searchsorted(BASES, copy[chosen])
     copy[chosen] = BASES[(index + rng.integers(1, 4, size=len(chosen))) % 4]
