@@ -399,3 +399,23 @@ def test_stage1_corpus_leaves_out_every_promoter_like_an_expression_promoter(tmp
     assert counts == {"kept": 2, "left_out_identical_to_expression_promoters": 1,
                       "left_out_similar_to_expression_promoters": 1}  # fmt: skip
     assert (tmp_path / "stage1.txt").read_text().split() == [sequences["diverged_b"], sequences["bg01"]]
+
+
+@pytest.mark.slow
+def test_demo_split_groups_related_promoters_and_the_audits_find_relatives(demo_run: Path):
+    """The demo world's head-to-head pairs and duplicated genes form multi-gene groups; the split audit's looser
+    search reports diverged paralogs across the split and nothing the split's own criterion links; the corpora hold
+    no test promoter nor a near-identical one, stage 1 having left out the grass orthologs of maize promoters."""
+    import re
+
+    log = (demo_run / "logs/split_genes/all.log").read_text()
+    multi = re.search(r"(\d+) genes \([\d.]+%\) in (\d+) multi-gene groups", log)
+    assert multi and int(multi[2]) >= 100, log
+    audit = pd.read_csv(demo_run / "results/expression/leakage.tsv", sep="\t").groupby("kind")["n_pairs"].sum()
+    assert audit["identical"] == audit["near_identical"] == audit["overlap"] == 0 and audit["similar"] > 20, audit
+    corpora = pd.read_csv(demo_run / "results/corpus/leakage.tsv", sep="\t")
+    assert set(corpora["corpus"]) == {"stage1", "stage2"}
+    assert corpora.query("kind != 'similar'")["n_pairs"].sum() == 0, corpora
+    assert (corpora.query("kind == 'similar'").set_index("corpus")["n_pairs"] > 0).all(), corpora
+    stage1 = (demo_run / "logs/build_pretraining_corpus/stage1.log").read_text()
+    assert re.search(r"'left_out_similar_to_expression_promoters': [1-9]", stage1), stage1
