@@ -47,6 +47,11 @@ GENOMES = list(config["genomes"])
 EXPRESSION = config["expression"]
 SEQUENCE_MODE = "sequences" in EXPRESSION
 STAGES = ["stage1", "stage2"]
+# A stage-1 model folder trained elsewhere (pretraining.stage1_model): stage 1 is then not trained here, and its
+# tokenizer is the one every later stage uses.
+STAGE1_MODEL = config["pretraining"].get("stage1_model")
+EXCLUDE_TEST_GENES = config["pretraining"]["exclude_test_genes"]
+TOKENIZER = "results/tokenizer/tokenizer.json"
 # Fine-tuning variants: from the stage-2 weights, and from random weights to show what pretraining buys.
 FINETUNE_VARIANTS = ["pretrained", "scratch"] if config["finetune"]["compare_scratch"] else ["pretrained"]
 MODEL_NAMES = {"pretrained": "CornBERT", "scratch": "CornBERT_scratch"}
@@ -116,10 +121,12 @@ def final_outputs():
         "results/expression/targets.png",
         "results/expression/leakage.tsv",
         "results/expression/join.tsv",
-        "results/tokenizer/token_lengths.png",
+        "results/corpus/leakage.tsv",
         "results/evaluation/metrics.tsv",
         "results/importance/importance.png",
     ]
+    if not STAGE1_MODEL:
+        outputs += ["results/tokenizer/token_lengths.png"]
     outputs += expand("results/finetune/{variant}/rep{rep}/loss.png", variant=FINETUNE_VARIANTS, rep=REPLICATES)
     outputs += evaluation_figures()
     outputs += expand("results/variants/{name}.{ext}", name=config["variants"], ext=["tsv", "png"])
@@ -170,20 +177,69 @@ def extraction_settings():
     return {key: value for key, value in config["promoters"].items() if key != "corpus"}
 
 
+# Leakage control where each stage can afford it (pretraining.exclude_test_genes): stage 1 leaves out the expression
+# genome's promoters (or the user's sequences) and any near-identical to one, so it depends on no split, test
+# fraction or matrix and is trained once; stage 2 leaves out the test genes' groups and promoters near-identical to
+# a test promoter.
+# A stage 1 that lists the expression genome itself (a project with one genome) can only leave out the test
+# groups, like stage 2, and so depends on the split.
+def corpus_held_out(stage):
+    """What a stage's corpus leaves out: `expression_sequences` (stage 1), `test_groups` (stage 2, and a stage 1
+    that lists the expression genome) or nothing."""
+    if not EXCLUDE_TEST_GENES:
+        return ""
+    if stage == "stage1" and EXPRESSION.get("genome") not in stage_genomes("stage1"):
+        return "expression_sequences"
+    return "test_groups"
+
+
+def expression_held_out_fasta():
+    """Stage 1's held-out set: every promoter of the expression genome (split-independent), or the user's FASTA."""
+    if SEQUENCE_MODE:
+        return EXPRESSION["sequences"]["fasta"]
+    return f"results/promoters/{EXPRESSION['genome']}.fa"
+
+
 def pretraining_corpus_inputs(wildcards):
-    """A stage's promoter FASTAs, plus the expression split and test promoters that the corpus must exclude."""
+    """A stage's promoter FASTAs, plus what its corpus must leave out (stage 2: the split and test promoters)."""
     genomes = stage_genomes(wildcards.stage)
     inputs = {"promoters": expand("results/promoters/{genome}.fa", genome=genomes)}
-    if config["pretraining"]["exclude_test_genes"]:
+    held_out = corpus_held_out(wildcards.stage)
+    if held_out == "expression_sequences":
+        inputs["held_out"] = expression_held_out_fasta()
+    elif held_out == "test_groups":
         inputs["split"] = "results/expression/split.tsv"
-        inputs["expression_promoters"] = "results/expression/promoters.fa"
+        inputs["held_out"] = "results/expression/promoters.fa"
     return inputs
+
+
+def corpus_expression_genome(wildcards):
+    """The genome whose test genes stage 2 leaves out by ID (none for stage 1, which leaves them all out)."""
+    return EXPRESSION.get("genome") if corpus_held_out(wildcards.stage) == "test_groups" else None
+
+
+# Keys of `pretraining` that say which data a stage reads, not how it trains: they reach the corpus rule as inputs
+# and params, so that changing stage 2's genomes does not retrain stage 1.
+DATA_KEYS = ("stage1", "stage2", "stage1_model", "exclude_test_genes", "exclude_identity", "exclude_coverage")
+
+
+def pretraining_settings(wildcards):
+    return {key: value for key, value in config["pretraining"].items() if key not in DATA_KEYS}
+
+
+def audited_corpora():
+    """The corpora the fine-tuned model descends from, by stage (stage 1's only where it is trained here)."""
+    stages = ["stage2"] if STAGE1_MODEL else STAGES
+    return {stage: f"results/corpus/{stage}.txt" for stage in stages}
 
 
 # --- tokenizer + pretraining stage ---------------------------------------------------------------------------
 def pretrain_init_model(wildcards):
-    """Each stage after the first starts from the previous stage's weights; the first starts from scratch."""
+    """Each stage after the first starts from the previous stage's weights (stage 2 from pretraining.stage1_model
+    where it is set); the first starts from scratch."""
     index = STAGES.index(wildcards.stage)
+    if index and STAGE1_MODEL:
+        return STAGE1_MODEL
     return f"results/pretrain/{STAGES[index - 1]}/model" if index else []
 
 

@@ -56,7 +56,9 @@ rule split_genes:
         "../workflow_scripts/split_genes.py"
 
 
-# Recomputes the links from the sequences and windows alone, so it judges any split, however it was made.
+# Recomputes the links from the sequences and windows alone, with its own search at a looser criterion than the
+# split's (expression.audit_identity/audit_coverage, any window overlap), so it judges any split, however it was
+# made, and reports related promoters the split did not group.
 rule audit_leakage:
     input:
         **expression_bed(),
@@ -75,11 +77,38 @@ rule audit_leakage:
     conda:
         "../envs/expression.yaml"
     params:
-        overlap_bp=EXPRESSION["split_overlap_bp"],
+        audit_identity=EXPRESSION["audit_identity"],
+        audit_coverage=EXPRESSION["audit_coverage"],
         identity=EXPRESSION["split_identity"],
         coverage=EXPRESSION["split_coverage"],
     script:
         "../workflow_scripts/audit_leakage.py"
+
+
+# Every test promoter searched in the pretraining corpora the fine-tuned model descends from: none identical or
+# near-identical (pretraining.exclude_identity/coverage) may be there; similar ones (the audit's criterion) are
+# counted. A stage-1 model trained elsewhere has no corpus here: its rows say so.
+rule audit_corpora:
+    input:
+        **audited_corpora(),
+        split=rules.split_genes.output.split,
+        promoters=rules.prepare_targets.output.promoters,
+    output:
+        leakage=report("results/corpus/leakage.tsv", caption="../report/corpus_leakage.rst", category="Corpus"),
+    log:
+        "logs/audit_corpora/all.log",
+    benchmark:
+        "benchmarks/audit_corpora/all.tsv"
+    conda:
+        "../envs/expression.yaml"
+    params:
+        audit_identity=EXPRESSION["audit_identity"],
+        audit_coverage=EXPRESSION["audit_coverage"],
+        identity=config["pretraining"]["exclude_identity"],
+        coverage=config["pretraining"]["exclude_coverage"],
+        stage1_model=STAGE1_MODEL,
+    script:
+        "../workflow_scripts/audit_corpora.py"
 
 
 rule plot_targets:

@@ -8,7 +8,7 @@ rule finetune_model:
         targets=rules.prepare_targets.output.targets,
         split=rules.split_genes.output.split,
         promoters=rules.prepare_targets.output.promoters,
-        tokenizer=rules.train_tokenizer.output.tokenizer,
+        tokenizer=TOKENIZER,
         encoder=expand(rules.pretrain_model.output.model, stage="stage2")[0],
     output:
         model=directory("results/finetune/{variant}/rep{rep}/model"),

@@ -1,4 +1,5 @@
-# Masked-LM pretraining in two stages: stage1 from scratch on all genomes, stage2 from stage1 on the target species.
+# Masked-LM pretraining in two stages: stage1 from scratch on all genomes but the target species (or a stage-1 model
+# folder trained elsewhere, pretraining.stage1_model), stage2 from stage1 on the target species.
 
 
 # Each stage's corpus tokenised once (uint16 ids + offsets, memory-mapped), so pretraining, its resumes and reruns
@@ -6,7 +7,7 @@
 rule tokenize_corpus:
     input:
         corpus=rules.build_pretraining_corpus.output.corpus,
-        tokenizer=rules.train_tokenizer.output.tokenizer,
+        tokenizer=TOKENIZER,
     output:
         tokens=directory("results/corpus/{stage}.tokens"),
     log:
@@ -24,7 +25,7 @@ rule tokenize_corpus:
 rule pretrain_model:
     input:
         tokens=rules.tokenize_corpus.output.tokens,
-        tokenizer=rules.train_tokenizer.output.tokenizer,
+        tokenizer=TOKENIZER,
         init_model=pretrain_init_model,
     output:
         model=directory("results/pretrain/{stage}/model"),
@@ -37,7 +38,7 @@ rule pretrain_model:
         "../envs/ml.yaml"
     params:
         checkpoints="results/pretrain/{stage}/checkpoints",
-        settings=config["pretraining"],
+        settings=pretraining_settings,
         model=config["model"],
         seed=config["seed"],
     script:

@@ -38,7 +38,8 @@ rule summarize_corpus:
         "../workflow_scripts/summarize_corpus.py"
 
 
-# The split comes from rule split_genes (rules/expression.smk, included later), hence paths, not rules.x.
+# Stage 2's held-out set comes from rule split_genes (rules/expression.smk, included later), hence paths, not
+# rules.x. Stage 1 reads no expression setting: see corpus_held_out (rules/common.smk).
 rule build_pretraining_corpus:
     input:
         unpack(pretraining_corpus_inputs),
@@ -52,11 +53,11 @@ rule build_pretraining_corpus:
         "../envs/genomes.yaml"
     params:
         genomes=lambda wildcards: stage_genomes(wildcards.stage),
-        exclude_test_genes=config["pretraining"]["exclude_test_genes"],
-        expression_genome=EXPRESSION.get("genome"),
+        held_out=lambda wildcards: corpus_held_out(wildcards.stage),
+        expression_genome=corpus_expression_genome,
         min_length=config["promoters"]["corpus"]["min_length"],
         max_n_fraction=config["promoters"]["corpus"]["max_n_fraction"],
-        identity=EXPRESSION["split_identity"],
-        coverage=EXPRESSION["split_coverage"],
+        identity=config["pretraining"]["exclude_identity"],
+        coverage=config["pretraining"]["exclude_coverage"],
     script:
         "../workflow_scripts/build_pretraining_corpus.py"

@@ -11,6 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 from conftest import REPO, run_snakemake
@@ -101,3 +102,53 @@ def test_adding_a_replicate_fits_only_the_new_replicate_and_rescores(finished_ru
     assert fitted and all("rep=2" in wc for _, wc in fitted), sorted(fitted)
     assert {"evaluate_models", "plot_evaluation"} <= rules_of(jobs)
     assert not rules_of(jobs) & (ML_UPSTREAM | {"compute_importance", "split_genes"}), sorted(jobs)
+
+
+def stage1_jobs(jobs: set[tuple[str, str]]) -> set[tuple[str, str]]:
+    """The jobs that build stage 1: its corpus, the tokenizer (trained on it), its token store and its model."""
+    return {(rule, wc) for rule, wc in jobs if wc == "stage=stage1" or rule == "train_tokenizer"}
+
+
+def changed_matrix(run: Path) -> str:
+    """The demo matrix with every 20th gene left out and one value changed: another expression set, same genome."""
+    matrix = pd.read_csv(run / "resources/demo/maize_tpm.tsv", sep="\t", index_col="gene_id")
+    matrix = matrix.iloc[[i for i in range(len(matrix)) if i % 20]]
+    matrix.iloc[0, 0] += 1.0
+    matrix.to_csv(run / "other_tpm.tsv", sep="\t")
+    return "other_tpm.tsv"
+
+
+@pytest.mark.parametrize("change", ["test_fraction", "split", "split_identity", "matrix"])
+def test_a_new_split_or_expression_set_retrains_stage2_but_no_stage1_job(finished_run, change):
+    """Stage 1 (corpus, tokenizer, token store, model) reads no expression setting: a lab trains it once."""
+    config = demo_config()
+    if change == "matrix":
+        config["expression"]["matrix"] = changed_matrix(finished_run)
+    else:
+        config["expression"][change] = {"test_fraction": 0.2, "split": "random", "split_identity": 0.9}[change]
+    jobs = planned_jobs(finished_run, config)
+
+    assert ("split_genes", "") in jobs and ("build_pretraining_corpus", "stage=stage2") in jobs, sorted(jobs)
+    assert ("pretrain_model", "stage=stage2") in jobs and ("audit_corpora", "") in jobs
+    assert not stage1_jobs(jobs), f"expression.{change} plans stage-1 jobs: {sorted(stage1_jobs(jobs))}"
+
+
+def test_stage2_starts_from_an_existing_stage1_model_folder(finished_run, tmp_path):
+    """pretraining.stage1_model: a stage-1 folder from elsewhere (here: a copy of this run's) replaces stage 1;
+    its tokenizer becomes results/tokenizer and stage 2 trains from its weights, for real."""
+    folder = tmp_path / "lab_stage1"
+    shutil.copytree(finished_run / "results/pretrain/stage1/model", folder)
+    config = demo_config()
+    config["pretraining"]["stage1_model"] = str(folder)
+    jobs = planned_jobs(finished_run, config)
+    assert ("import_stage1_model", "") in jobs and ("pretrain_model", "stage=stage2") in jobs, sorted(jobs)
+    assert not stage1_jobs(jobs), sorted(jobs)
+
+    config["pretraining"].update(max_steps=2, eval_steps=1, checkpoint_steps=1)
+    configfile = finished_run / "stage1_model_config.yaml"
+    configfile.write_text(yaml.safe_dump(config))
+    run_snakemake(finished_run, "--cores", "2", "results/pretrain/stage2/model", configfile=configfile)
+    log = (finished_run / "logs/pretrain_model/stage2.log").read_text()
+    assert f"starting from the weights in {folder}" in log
+    assert (finished_run / "results/tokenizer/tokenizer.json").read_bytes() == (folder / "tokenizer.json").read_bytes()
+    assert len(pd.read_csv(finished_run / "results/pretrain/stage2/metrics.tsv", sep="\t")) >= 1

@@ -14,13 +14,15 @@ import pytest
 import yaml
 
 from conftest import REPO, run_snakemake
-from cornbert.corpus import build_pretraining_corpus, held_out_test_set
+from cornbert.corpus import build_pretraining_corpus, held_out_sequences, held_out_test_set
 from cornbert.errors import InputError
 from cornbert.fasta import read_fasta, write_fasta
 from cornbert.promoters import PromoterSettings, extract_promoters
 from cornbert.splits import (
     Similarity,
     assign_splits,
+    audit_pairs,
+    corpus_leakage,
     chromosome_test_genes,
     connected_groups,
     identical_pairs,
@@ -304,8 +306,8 @@ def test_rules_split_and_audit_in_sequence_mode(tmp_path: Path):
             table = pd.read_csv(tmp_path / "results/expression/split.tsv", sep="\t", index_col="gene_id")
             assert all(split[f"s{i:02d}"] == split[f"d{i}_copy"] for i in range(8))
             assert table.loc["d3_copy", "group"] == table.loc["s03", "group"]
-    assert set(audits["random"]["kind"]) == {"identical", "similar"}  # sequence mode: no windows
-    assert audits["random"].query("kind == 'similar'")["n_pairs"].sum() > 0
+    assert set(audits["random"]["kind"]) == {"identical", "near_identical", "similar"}  # sequence mode: no windows
+    assert audits["random"].query("kind == 'near_identical'")["n_pairs"].sum() > 0
     assert audits["homology"]["n_pairs"].sum() == 0
 
     script = ("import json, sys; import pandas as pd; from cornbert.tables import read_split;"
@@ -326,3 +328,94 @@ def test_corpus_holds_out_whole_test_groups(tmp_path: Path):
     write_fasta({"g1": "AAAACCCC", "g2": "GGGGTTTT", "g3": "ACGTACGT", "g4": "CCCCAAAA"}, tmp_path / "p.fa")
     test_ids, test_sequences = held_out_test_set(tmp_path / "split.tsv", tmp_path / "p.fa")
     assert test_ids == {"g1", "g2"} and test_sequences == {"AAAACCCC", "GGGGTTTT"}  # g1 is in g2's group
+
+
+def related_world(seed: int = 11) -> tuple[dict[str, str], dict[str, str]]:
+    """Background promoters and planted relatives the split's criterion (80 % identity over 80 % of both) misses:
+    `diverged_b` is `diverged_a` with 24 % of its bases changed (just under the identity threshold), `partial_b`
+    shares 65 % of `partial_a` (the gene-proximal part, 2 % changed: under the coverage threshold), and `close_b`
+    is `close_a` with 4 % changed (the split groups it)."""
+    rng = np.random.default_rng(seed)
+    sequences = {f"bg{i:02d}": random_dna(rng, 1000) for i in range(30)}
+    sequences["diverged_a"] = random_dna(rng, 1000)
+    sequences["diverged_b"] = reverse_complement(mutate(rng, sequences["diverged_a"], 0.24))
+    sequences["partial_a"] = random_dna(rng, 1000)
+    sequences["partial_b"] = random_dna(rng, 350) + mutate(rng, sequences["partial_a"][350:], 0.02)
+    sequences["close_a"] = random_dna(rng, 1000)
+    sequences["close_b"] = mutate(rng, sequences["close_a"], 0.04)
+    return sequences, {name: "test" if name.endswith("_b") else "train" for name in sequences}
+
+
+def test_audit_reports_pairs_just_under_the_split_threshold():
+    """The split (80 %/80 %) groups only the close pair; a split by its groups may put diverged_b and partial_b in
+    test and their relatives in train, and the audit's own looser search reports both there, as `similar`."""
+    sequences, wanted = related_world()
+    split_pairs = linked_pairs(sequences, None, 1, Similarity())
+    assert set().union(*split_pairs.values()) == {("close_a", "close_b")}
+    groups = connected_groups(sequences, set().union(*split_pairs.values()))
+    assert groups["close_a"] == groups["close_b"] and groups["diverged_a"] != groups["diverged_b"]
+    assert groups["partial_a"] != groups["partial_b"]
+    split = pd.Series(wanted | {"close_a": "test"}, name="split")  # a split by these groups, e.g. homology's
+
+    pairs = audit_pairs(sequences, None, Similarity(0.7, 0.5), Similarity(0.8, 0.8))
+    assert pairs["similar"] == {("diverged_a", "diverged_b"), ("partial_a", "partial_b")}
+    assert pairs["near_identical"] == {("close_a", "close_b")} and pairs["identical"] == set()
+    table = leakage_table(split, pairs).set_index(["kind", "split_a", "split_b"])
+    crossing = table.query("kind == 'similar' and split_b == 'test'")["n_pairs"].sum()
+    assert crossing == 2 and table.loc[("near_identical", "train", "test"), "n_pairs"] == 0
+    # the split's own criterion, as the audit measures it, would count a pair the split had missed
+    missed = split.copy()
+    missed["close_a"] = "train"
+    assert leakage_table(missed, pairs).set_index(["kind", "split_a", "split_b"]).loc[
+        ("near_identical", "train", "test"), "n_pairs"] == 1
+
+
+def test_corpus_audit_finds_test_promoters_in_a_corpus(tmp_path: Path):
+    """Identical (on the other strand), near-identical and similar copies of test promoters in a corpus file are
+    counted by kind; an unknown corpus (a stage-1 model from elsewhere) has rows without counts."""
+    sequences, wanted = related_world()
+    test = {name: sequences[name] for name in ("diverged_b", "partial_b", "close_b", "bg00")}
+    lines = [sequences[f"bg{i:02d}"] for i in range(1, 20)]
+    lines += [sequences["diverged_a"], sequences["partial_a"], sequences["close_a"], reverse_complement(test["bg00"])]
+    (tmp_path / "stage2.txt").write_text("\n".join(lines) + "\n")
+    table = corpus_leakage(test, {"stage1": None, "stage2": tmp_path / "stage2.txt"}, Similarity(0.7, 0.5),
+                           Similarity(0.8, 0.8)).set_index(["corpus", "kind"])  # fmt: skip
+    assert table.loc[("stage2", "identical"), "example"] == "bg00 ~ line 23"
+    assert table.loc["stage2", "n_pairs"].to_dict() == {"identical": 1, "near_identical": 1, "similar": 2}
+    assert table.loc["stage1", "n_pairs"].isna().all()
+    assert table.loc[("stage1", "similar"), "example"].startswith("not audited")
+
+
+def test_stage1_corpus_leaves_out_every_promoter_like_an_expression_promoter(tmp_path: Path):
+    """Stage 1's held-out set is the expression genome's promoters, all of them: a close copy in another genome
+    is left out whatever the split; a diverged one (under exclude_identity) stays."""
+    sequences, _ = related_world()
+    write_fasta({name: sequences[name] for name in ("diverged_a", "partial_a", "close_a")}, tmp_path / "maize.fa")
+    write_fasta({"g1": sequences["close_b"], "g2": sequences["diverged_b"], "g3": sequences["bg01"],
+                 "g4": sequences["close_a"]}, tmp_path / "grass.fa")  # fmt: skip
+    counts = build_pretraining_corpus({"grass": tmp_path / "grass.fa"}, tmp_path / "stage1.txt", min_length=100,
+                                      max_n_fraction=0.5, held_out_sequences=held_out_sequences(tmp_path / "maize.fa"),
+                                      similarity=Similarity(0.8, 0.8), held_out_label="expression_promoters")  # fmt: skip
+    assert counts == {"kept": 2, "left_out_identical_to_expression_promoters": 1,
+                      "left_out_similar_to_expression_promoters": 1}  # fmt: skip
+    assert (tmp_path / "stage1.txt").read_text().split() == [sequences["diverged_b"], sequences["bg01"]]
+
+
+@pytest.mark.slow
+def test_demo_split_groups_related_promoters_and_the_audits_find_relatives(demo_run: Path):
+    """The demo world's head-to-head pairs and duplicated genes form multi-gene groups; the split audit's looser
+    search reports diverged paralogs across the split and nothing the split's own criterion links; the corpora hold
+    no test promoter nor a near-identical one, stage 1 having left out the grass orthologs of maize promoters."""
+    import re
+
+    log = (demo_run / "logs/split_genes/all.log").read_text()
+    multi = re.search(r"(\d+) genes \([\d.]+%\) in (\d+) multi-gene groups", log)
+    assert multi and int(multi[2]) >= 100, log
+    audit = pd.read_csv(demo_run / "results/expression/leakage.tsv", sep="\t").groupby("kind")["n_pairs"].sum()
+    assert audit["identical"] == audit["near_identical"] == audit["overlap"] == 0 and audit["similar"] > 20, audit
+    corpora = pd.read_csv(demo_run / "results/corpus/leakage.tsv", sep="\t")
+    assert set(corpora["corpus"]) == {"stage1", "stage2"}
+    assert corpora.query("kind != 'similar'")["n_pairs"].sum() == 0, corpora
+    assert (corpora.query("kind == 'similar'").set_index("corpus")["n_pairs"] > 0).all(), corpora
+    stage1 = (demo_run / "logs/build_pretraining_corpus/stage1.log").read_text()
+    assert re.search(r"'left_out_similar_to_expression_promoters': [1-9]", stage1), stage1

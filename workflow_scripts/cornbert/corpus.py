@@ -107,6 +107,12 @@ def held_out_test_set(split_path: str | Path, expression_fasta: str | Path) -> t
     return test_ids, {sequences[gene].upper() for gene in test_ids if gene in sequences}
 
 
+def held_out_sequences(fasta: str | Path) -> set[str]:
+    """Every sequence of a FASTA, uppercase: what stage 1 leaves out (the expression genome's promoters, or the
+    user's sequences), whatever the split, so that stage 1 never depends on it."""
+    return {sequence.upper() for sequence in read_fasta(fasta).values()}
+
+
 def build_pretraining_corpus(
     promoter_fastas: dict[str, str | Path],
     out_path: str | Path,
@@ -116,13 +122,14 @@ def build_pretraining_corpus(
     held_out_ids: set[str] | None = None,
     held_out_sequences: set[str] | None = None,
     similarity: Similarity | None = None,
+    held_out_label: str = "test",
 ) -> Counter[str]:
     """Write one uppercase promoter per line; returns what was kept and left out, by reason.
 
     Left out: held-out genes of `held_out_genome` by ID and any promoter identical to a held-out sequence (so that
     identical paralogs or orthologs cannot leak test sequences), with `similarity` also any promoter near-identical
     to one (MMseqs2, both strands), sequences shorter than `min_length` and sequences with more than
-    `max_n_fraction` N.
+    `max_n_fraction` N. `held_out_label` names the held-out set in the counts (left_out_similar_to_<label>).
     """
     held_out_ids = held_out_ids or set()
     held_out_sequences = held_out_sequences or set()
@@ -136,7 +143,7 @@ def build_pretraining_corpus(
                 if genome == held_out_genome and gene_id in held_out_ids:
                     counts["left_out_test_gene"] += 1
                 elif sequence in held_out_sequences:
-                    counts["left_out_identical_to_test"] += 1
+                    counts[f"left_out_identical_to_{held_out_label}"] += 1
                 elif len(sequence) < min_length:
                     counts["left_out_short"] += 1
                 elif sequence.count("N") > max_n_fraction * len(sequence):
@@ -146,7 +153,7 @@ def build_pretraining_corpus(
             similar = set()
             if similarity is not None and targets:
                 similar = {gene for gene, _ in similar_pairs(candidates, targets, similarity)}
-                counts["left_out_similar_to_test"] += len(similar)
+                counts[f"left_out_similar_to_{held_out_label}"] += len(similar)
             for gene_id, sequence in candidates.items():
                 if gene_id not in similar:
                     out.write(sequence + "\n")

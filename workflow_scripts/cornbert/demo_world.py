@@ -74,6 +74,25 @@ INTERGENIC_GC = 0.40
 EXON_GC = 0.52
 INTRON_GC = 0.36
 QUANTILE_POINTS = 201  # resolution of the per-tissue quantile table that maps the latent score to log(TPM+1)
+# Related promoters, as real genomes have them, so that the homology split and the leakage audit have work to do:
+# head-to-head gene pairs whose promoter windows share 100-600 bp, 400 bp or more from both genes (one reads the other's
+# distal part reverse-complemented), and duplicated genes whose promoter is a mutated copy of an earlier gene's:
+# `close` (a few % of bases changed, the core promoter conserved: near-identical, one leakage group), `diverged` (22-27 %: just under the
+# split's 80 % identity, only the audit's looser search links them) and `partial` (55-75 % of the promoter copied,
+# the gene-proximal part: under the split's 80 % coverage). Grass genomes also carry orthologs of maize promoters
+# (`ortholog_close`, which stage 1 leaves out, and `ortholog_diverged`, which it keeps). Probabilities per gene.
+RELATED = {
+    "head_to_head": 0.04,
+    "head_to_head_overlap": (100, 600),
+    "close": 0.05,
+    "close_rate": (0.01, 0.08),
+    "diverged": 0.03,
+    "diverged_rate": (0.22, 0.27),
+    "partial": 0.02,
+    "partial_copied": (550, 750),
+    "ortholog_close": 0.02,
+    "ortholog_diverged": 0.02,
+}
 
 
 @dataclass(frozen=True)
@@ -107,6 +126,7 @@ class Gene:
     strand: str
     exons: list[tuple[int, int]]
     promoter: str  # what lies upstream, 5'->3' toward the gene; shorter than PROMOTER_LENGTH near chromosome ends
+    related: str = ""  # a RELATED kind (head_to_head, close, diverged, partial, ortholog_*), or "" for a fresh one
 
 
 @dataclass
@@ -164,6 +184,43 @@ def make_promoter(rng: np.random.Generator, settings: DemoSettings) -> np.ndarra
     return promoter
 
 
+def mutate_bases(rng: np.random.Generator, promoter: np.ndarray, rate: float) -> np.ndarray:
+    """A copy of `promoter` with `rate` of its A/C/G/T bases changed, each to one of the three others, but for the
+    core promoter (the CORE_WINDOW.max_distance bp next to the gene), conserved as in real duplicated genes: so
+    copies keep the core element as often as their originals (`core_fraction` stays the fraction of genes with it)."""
+    copy = promoter.copy()
+    positions = np.flatnonzero(np.isin(copy[: len(copy) - CORE_WINDOW.max_distance], BASES))
+    chosen = rng.choice(positions, size=round(rate * len(positions)), replace=False)
+    index = np.searchsorted(BASES, copy[chosen])
+    copy[chosen] = BASES[(index + rng.integers(1, 4, size=len(chosen))) % 4]
+    return copy
+
+
+def related_promoter(rng: np.random.Generator, settings: DemoSettings, sources: list[np.ndarray],
+                     donors: list[np.ndarray]) -> tuple[str, np.ndarray] | None:
+    """A duplicated gene's (or an ortholog's) promoter, with its kind, or None for a fresh one."""
+    draw = rng.random()
+    for kind, pool, rate in (("close", sources, RELATED["close_rate"]), ("diverged", sources, RELATED["diverged_rate"]),
+                             ("partial", sources, None), ("ortholog_close", donors, RELATED["close_rate"]),
+                             ("ortholog_diverged", donors, RELATED["diverged_rate"])):  # fmt: skip
+        if draw >= RELATED[kind]:
+            draw -= RELATED[kind]
+            continue
+        if not pool:
+            return None
+        source = pool[int(rng.integers(len(pool)))]
+        if rate is not None:
+            return kind, mutate_bases(rng, source, float(rng.uniform(*rate)))
+        copied = int(rng.integers(*RELATED["partial_copied"]))
+        fresh = make_promoter(rng, settings)[: PROMOTER_LENGTH - copied]
+        return kind, np.concatenate([fresh, mutate_bases(rng, source[-copied:], float(rng.uniform(*RELATED["close_rate"])))])
+    return None
+
+
+def rc_bases(sequence: np.ndarray) -> np.ndarray:
+    return np.frombuffer(sequence.tobytes().translate(COMPLEMENT)[::-1], dtype=np.uint8).copy()
+
+
 def make_gene_body(rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """Exons and introns in gene orientation; exon spans are 0-based half-open offsets from the gene's 5' end."""
     parts, exons, offset = [], [], 0
@@ -200,48 +257,78 @@ def soft_mask(rng: np.random.Generator, sequence: np.ndarray, fraction: float = 
         masked += length
 
 
-def build_genome(name: str, n_genes: int, settings: DemoSettings, id_format: str, chrom_format: str) -> Genome:
+def build_genome(name: str, n_genes: int, settings: DemoSettings, id_format: str, chrom_format: str,
+                 donors: list[str] | None = None) -> Genome:
     """Lay genes out in slots (spacer, promoter, body in gene orientation; reversed for '-' genes), so no
-    promoter overlaps another gene. The first gene of each chromosome ('+') and the last ('-') get less than a
-    full promoter before the chromosome end."""
+    promoter overlaps another gene's body. The first gene of each chromosome ('+') and the last ('-') get less than a
+    full promoter before the chromosome end. Some slots hold a head-to-head pair instead (a '-' gene and a '+'
+    gene whose promoter windows overlap), and some promoters are copies of an earlier one or of a `donors`
+    promoter (RELATED)."""
     rng = np.random.default_rng([settings.seed, zlib.crc32(name.encode())])
     per_chromosome = np.array_split(np.arange(n_genes), settings.chromosomes)
+    donor_pool = [np.frombuffer(d.encode(), dtype=np.uint8).copy() for d in donors or []]
+    sources: list[np.ndarray] = []  # full-length promoters without N, for duplicated genes
     chromosomes: dict[str, str] = {}
     genes: list[Gene] = []
+
+    def add_gene(index: int, chrom: str, start0: int, body: np.ndarray, exon_offsets, strand: str,
+                 promoter: np.ndarray, related: str = "") -> None:
+        if strand == "+":
+            exons = [(start0 + a + 1, start0 + b) for a, b in exon_offsets]
+        else:
+            end = start0 + len(body)
+            exons = [(end - b + 1, end - a) for a, b in reversed(exon_offsets)]
+        genes.append(Gene(gene_id=id_format.format(10 * (int(index) + 1)), chrom=chrom, start=start0 + 1,
+                          end=start0 + len(body), strand=strand, exons=exons, promoter=promoter.tobytes().decode(),
+                          related=related))
+        if len(promoter) == PROMOTER_LENGTH and not (promoter == ord("N")).any():
+            sources.append(promoter)
+
     for chrom_index, gene_indices in enumerate(per_chromosome, start=1):
         chrom = chrom_format.format(chrom_index)
         pieces: list[np.ndarray] = []
         position = 0  # 0-based length so far
-        for order, gene_index in enumerate(gene_indices):
-            at_start, at_end = order == 0, order == len(gene_indices) - 1
+        order, last = 0, len(gene_indices) - 1
+        while order <= last:
+            gene_index = gene_indices[order]
+            at_start, at_end = order == 0, order == last
+            if not (at_start or at_end) and order + 1 < last and rng.random() < RELATED["head_to_head"]:
+                # '-' gene A, the bases between the two 5' ends, '+' gene B: B's promoter is the last 1,000 of them,
+                # A's the first 1,000 read on the other strand; they share 2,000 - gap bp
+                gap = 2 * PROMOTER_LENGTH - int(rng.integers(*RELATED["head_to_head_overlap"]))
+                a_promoter, b_promoter = make_promoter(rng, settings), make_promoter(rng, settings)
+                between = np.concatenate([rc_bases(a_promoter)[: gap - PROMOTER_LENGTH], b_promoter])
+                a_body, a_exons = make_gene_body(rng)
+                b_body, b_exons = make_gene_body(rng)
+                spacer = make_spacer(rng)
+                a_start0 = position + len(spacer)
+                add_gene(gene_index, chrom, a_start0, a_body, a_exons, "-", rc_bases(between[:PROMOTER_LENGTH]),
+                         "head_to_head")
+                add_gene(gene_indices[order + 1], chrom, a_start0 + len(a_body) + gap, b_body, b_exons, "+", b_promoter,
+                         "head_to_head")
+                slot = np.concatenate([spacer, rc_bases(a_body), between, b_body])
+                pieces.append(slot)
+                position += len(slot)
+                order += 2
+                continue
             strand = "+" if at_start else "-" if at_end else ("+" if rng.random() < 0.5 else "-")
-            promoter = make_promoter(rng, settings)
+            related = None if at_start or at_end else related_promoter(rng, settings, sources, donor_pool)
+            promoter = make_promoter(rng, settings) if related is None else related[1]
             if at_start or at_end:
                 promoter = promoter[-int(rng.integers(150, 900)) :]
             body, exon_offsets = make_gene_body(rng)
             spacer = np.zeros(0, dtype=np.uint8) if at_start or at_end else make_spacer(rng)
             slot = np.concatenate([spacer, promoter, body])
+            kind = "" if related is None else related[0]
             if strand == "+":
-                gene_start0 = position + len(spacer) + len(promoter)
-                exons = [(gene_start0 + a + 1, gene_start0 + b) for a, b in exon_offsets]
+                add_gene(gene_index, chrom, position + len(spacer) + len(promoter), body, exon_offsets, "+", promoter,
+                         kind)
             else:
-                slot = np.frombuffer(slot.tobytes().translate(COMPLEMENT)[::-1], dtype=np.uint8).copy()
-                gene_start0 = position
-                gene_end = position + len(body)
-                exons = [(gene_end - b + 1, gene_end - a) for a, b in reversed(exon_offsets)]
-            genes.append(
-                Gene(
-                    gene_id=id_format.format(10 * (int(gene_index) + 1)),
-                    chrom=chrom,
-                    start=gene_start0 + 1,
-                    end=gene_start0 + len(body),
-                    strand=strand,
-                    exons=exons,
-                    promoter=promoter.tobytes().decode(),
-                )
-            )
+                slot = rc_bases(slot)
+                add_gene(gene_index, chrom, position, body, exon_offsets, "-", promoter, kind)
             pieces.append(slot)
             position += len(slot)
+            order += 1
         sequence = np.concatenate(pieces)
         soft_mask(rng, sequence)
         chromosomes[chrom] = sequence.tobytes().decode()
@@ -483,7 +570,9 @@ def planted_variants(genome: Genome, settings: DemoSettings) -> str:
     core-element decoys 700-1,000 bp upstream (decoy_*; the rule ignores them), and changes gene bodies
     (outside_*, in no promoter). Each class cycles through an SNV, a 2-bp MNV and a 4-bp deletion."""
     rng = np.random.default_rng([settings.seed, zlib.crc32(b"variants")])
-    full = [g for g in genome.genes if len(g.promoter) == PROMOTER_LENGTH and "N" not in g.promoter]
+    # head-to-head genes left out: an allele in their shared bases would change two promoters
+    full = [g for g in genome.genes
+            if len(g.promoter) == PROMOTER_LENGTH and "N" not in g.promoter and g.related != "head_to_head"]
     edits = [("snv", 3, 4, "G"), ("mnv", 2, 4, "GC"), ("del", 1, 5, "")]  # offsets inside TATAAATA
     records = []
     for label, window in (("core", CORE_WINDOW), ("decoy", DECOY_WINDOW)):
@@ -540,10 +629,13 @@ def generate(settings: DemoSettings, outdir: Path, real_tpm: pd.DataFrame) -> di
     """Write the whole demo world into `outdir`, calibrated to `real_tpm` (the real B73 matrix)."""
     outdir.mkdir(parents=True, exist_ok=True)
     genomes = {}
-    for name, n_genes in (("grass_a", settings.grass_genes), ("grass_b", settings.grass_genes),
-                          ("maize", settings.maize_genes)):
+    # maize first: the grass genomes carry orthologs of its promoters
+    for name, n_genes in (("maize", settings.maize_genes), ("grass_a", settings.grass_genes),
+                          ("grass_b", settings.grass_genes)):
         style = GENOME_STYLES[name]
-        genomes[name] = build_genome(name, n_genes, settings, style["id"], style["chrom"])
+        donors = None if name == "maize" else [g.promoter for g in genomes["maize"].genes
+                                               if len(g.promoter) == PROMOTER_LENGTH and "N" not in g.promoter]
+        genomes[name] = build_genome(name, n_genes, settings, style["id"], style["chrom"], donors)
     write_text(outdir / "grass_a.fa.gz", fasta_text(genomes["grass_a"].chromosomes), "gzip")
     write_text(outdir / "grass_a.gff3", "\n".join(gff3_lines(genomes["grass_a"])) + "\n", "plain")
     write_text(outdir / "grass_b.fa.bgz", fasta_text(genomes["grass_b"].chromosomes), "bgzip")
