@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from dataclasses import asdict
 
 import pytest
@@ -12,6 +15,7 @@ import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
 from cornbert import distributed
+from cornbert.distributed import ALLOW_CPU
 from cornbert.finetune import train
 from finetune_world import make_job, make_world, small_settings
 
@@ -81,3 +85,32 @@ def test_unfreezing_without_rewrapping_drifts_and_the_check_catches_it(rewrap, e
     results = mp.Manager().dict()
     mp.spawn(_drifting_worker, args=(_free_port(), rewrap, results), nprocs=2, join=True)
     assert dict(results) == {0: expected, 1: expected}
+
+
+SETUP_UNDER_A_RULE = (
+    "from cornbert import distributed; from cornbert.runtime import configure_logging, fail_cleanly\n"
+    "configure_logging(None)\n"
+    "with fail_cleanly():\n"
+    "    print('device', distributed.setup().device)"
+)
+
+
+@pytest.mark.parametrize("granted, allowed, expected", [
+    ({}, False, "device cpu"),  # a local run granted nothing: the CPU, as on a laptop
+    ({"CUDA_VISIBLE_DEVICES": "0"}, False, "this job was granted GPUs (CUDA_VISIBLE_DEVICES=0) but torch sees none"),
+    ({"SLURM_JOB_GPUS": "2,3"}, False, "this job was granted GPUs (SLURM_JOB_GPUS=2,3) but torch sees none"),
+    ({"CUDA_VISIBLE_DEVICES": "0"}, True, "device cpu"),  # stand-in GPUs, as on the tests' Slurm cluster
+])  # fmt: skip
+def test_a_job_granted_gpus_that_torch_cannot_use_stops_at_once_saying_why(granted, allowed, expected):
+    """The device choice every training rule makes (distributed.setup under the rules' fail_cleanly), in a fresh
+    process with the scheduler's variables of a GPU job on this CPU-only machine."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_GPUS", ALLOW_CPU)}
+    env |= granted | ({ALLOW_CPU: "1"} if allowed else {})
+    result = subprocess.run([sys.executable, "-c", SETUP_UNDER_A_RULE], env=env, capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    assert expected in output, output
+    assert "Traceback" not in output
+    if "granted" in expected:
+        assert result.returncode == 1
+        assert "is a CPU-only build" in output and f"set {ALLOW_CPU}=1" in output  # the cause and the way out
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import REPO, SNAKEMAKE, VENV_BIN, run_snakemake
+from cornbert.distributed import ALLOW_CPU
 from slurm_cluster import (
     CPU_PARTITION,
     GPU_PARTITION,
@@ -67,6 +68,8 @@ def home(tmp_path, monkeypatch) -> Path:
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    # The cluster's GPUs are stand-ins (device files of /dev/null): its GPU jobs may train on the CPU.
+    monkeypatch.setenv(ALLOW_CPU, "1")
     return home
 
 

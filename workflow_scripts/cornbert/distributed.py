@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+
+from cornbert.errors import SetupError
 
 log = logging.getLogger("cornbert")
 
@@ -48,6 +51,7 @@ def launch(module: str, args: Sequence[str], nprocs: int) -> None:
         sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nprocs}",
         "-m", module, *args,
     ]  # fmt: skip
+    check_granted_gpus_usable()  # before the workers, which would each fail with a traceback
     log.info("launching %d processes: %s", nprocs, " ".join(command))
     subprocess.run(command, check=True)
 
@@ -67,6 +71,8 @@ def setup(prefer_cuda: bool = True) -> Context:
     """Join the torchrun process group if there is one; pick this process's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     use_cuda = prefer_cuda and torch.cuda.is_available()
+    if prefer_cuda and not use_cuda:
+        check_granted_gpus_usable()
     if world_size == 1:
         return Context(0, 1, torch.device("cuda" if use_cuda else "cpu"))
     local_rank = int(os.environ["LOCAL_RANK"])
@@ -76,6 +82,48 @@ def setup(prefer_cuda: bool = True) -> Context:
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     device = torch.device(f"cuda:{local_rank}") if use_cuda else torch.device("cpu")
     return Context(dist.get_rank(), world_size, device)
+
+
+# Set where GPUs are stand-ins (the tests' Slurm cluster): a granted GPU that torch cannot use then means the CPU.
+ALLOW_CPU = "CORNBERT_ALLOW_CPU_FOR_GPU_JOBS"
+
+
+def granted_gpus() -> str | None:
+    """What says this job was given GPUs (e.g. 'CUDA_VISIBLE_DEVICES=0,1'), or None."""
+    for variable in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_GPUS", "SLURM_STEP_GPUS", "SLURM_GPUS_ON_NODE"):
+        value = os.environ.get(variable, "").strip()
+        none = {"", "-1", "NoDevFiles"} | ({"0"} if variable == "SLURM_GPUS_ON_NODE" else set())
+        if value not in none:
+            return f"{variable}={value}"
+    return None
+
+
+def check_granted_gpus_usable() -> None:
+    """Stop at once when the scheduler granted GPUs that torch cannot use: a job that quietly trains on the CPU
+    takes a GPU job's walltime many times over, and is then retried."""
+    granted = granted_gpus()
+    if granted is None or os.environ.get(ALLOW_CPU):
+        return
+    if torch.version.cuda is None:
+        cause = f"torch {torch.__version__} is a CPU-only build"
+    else:
+        driver = _nvidia_driver()
+        cause = (f"torch {torch.__version__} is built for CUDA {torch.version.cuda}, which needs an NVIDIA driver of "
+                 f"R580 or newer; this node's driver: {driver or 'none found'}")  # fmt: skip
+    raise SetupError(
+        f"this job was granted GPUs ({granted}) but torch sees none: {cause}. Use a torch build the node's driver "
+        f"supports (envs/ml.yaml says how to pin one), or ask for no GPU; set {ALLOW_CPU}=1 to train on the CPU "
+        "anyway (docs/hpc.md, 'A GPU job that sees no GPU')"
+    )
+
+
+def _nvidia_driver() -> str | None:
+    try:
+        first = Path("/proc/driver/nvidia/version").read_text().splitlines()[0]
+    except OSError:
+        return None
+    match = re.search(r"Kernel Module\s+([\d.]+)", first)
+    return match.group(1) if match else first.strip()
 
 
 def teardown(context: Context) -> None:

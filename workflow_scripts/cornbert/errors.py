@@ -15,6 +15,10 @@ class InputError(Exception):
         super().__init__(f"{self.path}: {problem}")
 
 
+class SetupError(Exception):
+    """Raised when this machine cannot run the job as it was asked to (GPUs granted that torch cannot use)."""
+
+
 ADVICE = {
     errno.ENOSPC: "no space left on the device: free space there (df -h shows it) and rerun; the job kept nothing "
                   "half-written",

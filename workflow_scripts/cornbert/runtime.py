@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from cornbert.errors import InputError, describe_os_error
+from cornbert.errors import InputError, SetupError, describe_os_error
 
 log = logging.getLogger("cornbert")
 
@@ -51,7 +51,7 @@ def fail_cleanly(outputs: Iterable[str] = ()) -> Iterator[None]:
     the OS does not say which one failed."""
     try:
         yield
-    except InputError as error:
+    except (InputError, SetupError) as error:
         log.error("%s", error)
         sys.exit(1)
     except OSError as error:
