@@ -141,20 +141,21 @@ def ours(corpus: str, tokenizer_dir: str, workdir: str, preset: str, batch_size:
     device = _setup(threads)
     settings = _settings(batch_size, steps, compile_on_gpu=compile_on_gpu)
     clock = StepClock(device, steps)
-    real_schedule = pretrain_module.get_linear_schedule_with_warmup
+    real_optimizer = pretrain_module._optimizer
 
-    def timed_schedule(*args, **kwargs):
-        scheduler = real_schedule(*args, **kwargs)
-        step = scheduler.step
+    def timed_optimizer(*args, **kwargs):
+        optimizer = real_optimizer(*args, **kwargs)
+        step = optimizer.step
 
         def stamped_step(*a, **k):
-            clock.tick()
-            return step(*a, **k)
+            result = step(*a, **k)
+            clock.tick()  # one optimizer step done
+            return result
 
-        scheduler.step = stamped_step
-        return scheduler
+        optimizer.step = stamped_step
+        return optimizer
 
-    pretrain_module.get_linear_schedule_with_warmup = timed_schedule
+    pretrain_module._optimizer = timed_optimizer
     out = Path(workdir)
     tokens = _token_store(corpus, tokenizer_dir, workdir)
     start = time.perf_counter()
