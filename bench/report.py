@@ -329,8 +329,9 @@ TITLES |= {"importance": "4. Importance heatmap throughput",
            "memory": "5. Peak memory and time per stage of the demo DAG"}
 
 
-ACCURACY_MODELS = ["const_mean", "BOW_5mer", "CNN_onehot", "hand_eng", "CornBERT", "CornBERT_scratch", "CornBERT_stack"]
-BASELINES = ["BOW_5mer", "CNN_onehot", "hand_eng"]
+ACCURACY_MODELS = ["const_mean", "BOW_5mer", "CNN_onehot", "hand_eng", "baselines_stack", "CornBERT", "CornBERT_scratch",
+                   "CornBERT_stack"]  # fmt: skip
+BASELINES = ["BOW_5mer", "CNN_onehot", "hand_eng", "baselines_stack"]
 SET_TITLES = {
     "arabidopsis_genome": "Arabidopsis TAIR10 Chr5 in genome mode, 14 leaf samples (DeepCRE)",
     "maize_nam": "maize NAM promoters, 8 tissues (FloraBERT folds)",

@@ -92,6 +92,7 @@ wildcard_constraints:
     variant="|".join(FINETUNE_VARIANTS),
     rep=r"[1-9]\d*",
     kind="fasta|gff",
+    stack="CornBERT_stack|baselines_stack",
     name=r"[A-Za-z0-9_-]+",  # a `variants` VCF name (schema pattern); no dot, so {name}.tsv is not {name}.summary.tsv
 
 
@@ -137,18 +138,23 @@ def final_outputs():
 
 
 # --- evaluation (baselines, evaluate, importance) ---
-# CornBERT_stack combines CornBERT with every baseline that predicts per gene (const_mean is its intercept).
-STACK_MEMBERS = [MODEL_NAMES["pretrained"]] + [b for b in BASELINES if b != "const_mean"]
+# CornBERT_stack combines CornBERT with every baseline that predicts per gene (const_mean is its intercept);
+# baselines_stack is the same stacking without CornBERT, the control that says how much of the stack is CornBERT's.
+_STACKED_BASELINES = [b for b in BASELINES if b != "const_mean"]
+STACK_MEMBERS = {
+    "CornBERT_stack": [MODEL_NAMES["pretrained"]] + _STACKED_BASELINES,
+    "baselines_stack": _STACKED_BASELINES,
+}
 
 
 def evaluated_models():
-    """Every model scored on the test genes: the baselines, each fine-tuned CornBERT variant, then the stack."""
+    """Every model scored on the test genes: the baselines, each fine-tuned CornBERT variant, then the stacks."""
     models = BASELINES + [MODEL_NAMES[variant] for variant in FINETUNE_VARIANTS]
-    return models + ["CornBERT_stack"] if config["evaluation"]["stack"] else models
+    return models + list(STACK_MEMBERS) if config["evaluation"]["stack"] else models
 
 
 def stack_member_predictions(wildcards):
-    return [f"results/predictions/rep{wildcards.rep}/{model}.tsv" for model in STACK_MEMBERS]
+    return [f"results/predictions/rep{wildcards.rep}/{model}.tsv" for model in STACK_MEMBERS[wildcards.stack]]
 
 
 def evaluated_predictions():

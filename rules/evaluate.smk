@@ -104,13 +104,13 @@ rule stack_models:
         split="results/expression/split.tsv",
         predictions=stack_member_predictions,
     output:
-        predictions="results/predictions/rep{rep}/CornBERT_stack.tsv",
-        weights="results/stacking/rep{rep}/weights.tsv",
+        predictions="results/predictions/rep{rep}/{stack}.tsv",
+        weights="results/stacking/rep{rep}/{stack}.weights.tsv",
     log:
-        "logs/stack_models/rep{rep}.log",
+        "logs/stack_models/rep{rep}/{stack}.log",
     conda:
         "../envs/evaluate.yaml"
     params:
-        members=STACK_MEMBERS,
+        members=lambda wildcards: STACK_MEMBERS[wildcards.stack],
     script:
         "../workflow_scripts/stack_models.py"
