@@ -490,8 +490,8 @@ or on the command line: `cornbert-predict --model {job.model_dir} --fasta promot
 
 ## Fine-tuning settings
 Trained on {trained_on}, torch {torch.__version__}, seed {job.seed}. The same inputs, settings, seed and thread
-count give the same weights; another thread count sums in another order and can end noticeably elsewhere (README,
-Reproducibility).
+count give the same weights on the same machine; another thread count, or another CPU's kernels, rounds differently
+and can end several points elsewhere (on the demo, sd 3 points across simulated CPUs: BENCHMARKS.md section 12).
 ```json
 {settings}
 ```
