@@ -169,14 +169,16 @@ def summarise(runs: list[dict], test: TestSet, ensemble: int, threads: int) -> d
             figures["single"][model]["mean_abs_change_other_threads"] = round(
                 float((other.value_x - other.value_y).abs().mean()), 2)
     # Ensembles: consecutive seeds in groups of `ensemble`, per kernel set.
+    seeds = sorted({r["seed"] for r in main})
     members = {}
     for run in main:
-        seeds = sorted({r["seed"] for r in main})
         group = seeds.index(run["seed"]) // ensemble
         if (group + 1) * ensemble <= len(seeds):
             members.setdefault((run["model"], run["kernel"], group), []).append(run["predictions"])
-    rows = [{"model": m, "kernel": k, "seed": g, "value": test.reduction(p)[0], "draws": test.reduction(p)}
-            for (m, k, g), p in members.items()]  # fmt: skip
+    rows = []
+    for (model, kernel, group), predictions in members.items():
+        draws = test.reduction(predictions)
+        rows.append({"model": model, "kernel": kernel, "seed": group, "value": draws[0], "draws": draws})
     ensembles = pd.DataFrame(rows)
     for model in MODELS:
         if len(ensembles):

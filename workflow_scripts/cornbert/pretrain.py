@@ -112,7 +112,7 @@ def _pretrain(
     )  # fmt: skip
     loop = training.Loop(
         steps=task.steps, seed=run.seed, eval_every=run.eval_steps, checkpoint_every=run.checkpoint_steps,
-        bf16=context.device.type == "cuda" or run.cpu_bf16, compile=run.compile_on_gpu and context.device.type == "cuda",
+        bf16=task.bf16, compile=run.compile_on_gpu and context.device.type == "cuda",
         desc="MLM steps",
     )  # fmt: skip
     checkpoints = training.Checkpoints(checkpoint_dir, _fingerprint(run, model_section, tokens, tokenizer_dir,
@@ -136,7 +136,8 @@ class MaskedLM:
         self.model = model
         self.module = MaskedLMLoss(model)
         self.optimizer = _optimizer(model, run)
-        self.autocast = training.bf16_autocast(context.device, context.device.type == "cuda" or run.cpu_bf16)
+        self.bf16 = context.device.type == "cuda" or run.cpu_bf16
+        self.autocast = training.bf16_autocast(context.device, self.bf16)  # the engine's, for evaluation
 
     def learning_rate(self, step: int) -> float:
         """Linear warm-up from 0, then linear decay to 0 at the last step (BERT's schedule)."""

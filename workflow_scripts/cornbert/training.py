@@ -153,13 +153,18 @@ class Result:
     def evaluations(self) -> list[dict[str, float]]:
         """Per evaluation: its step, the training loss since the previous evaluation (mean per term) and the
         validation loss."""
-        rows, loss, terms = [], 0.0, 0
-        for row in self.history:
-            loss, terms = loss + row["train_loss"] * row["terms"], terms + row["terms"]
+        rows, first = [], 0
+        for end, row in enumerate(self.history, start=1):
             if not math.isnan(row["validation_loss"]):
-                rows.append({"step": row["step"], "train": loss / terms, "validation": row["validation_loss"]})
-                loss, terms = 0.0, 0
+                train = _mean_train_loss(self.history[first:end])
+                rows.append({"step": row["step"], "train": train, "validation": row["validation_loss"]})
+                first = end
         return rows
+
+
+def _mean_train_loss(rows: list[dict[str, float]]) -> float:
+    """The training loss per term over `rows` (steps of possibly different sizes)."""
+    return sum(row["train_loss"] * row["terms"] for row in rows) / sum(row["terms"] for row in rows)
 
 
 def train(task: Task, loop: Loop, context: distributed.Context, checkpoints: Checkpoints | None = None) -> Result:
@@ -214,7 +219,8 @@ def train(task: Task, loop: Loop, context: distributed.Context, checkpoints: Che
             _settle(history, pending, context)
         if evaluating:
             loss = history[-1]["validation_loss"] = task.evaluate()
-            train_loss = Result(history, 0, 0).evaluations()[-1]["train"]
+            previous = [i for i, row in enumerate(history[:-1]) if not math.isnan(row["validation_loss"])]
+            train_loss = _mean_train_loss(history[previous[-1] + 1 if previous else 0 :])
             log.info("step %d/%d: train loss %.4f, validation loss %.4f", done, loop.steps, train_loss, loss)
             bar.set_postfix(train=f"{train_loss:.3f}", validation=f"{loss:.3f}", refresh=False)
             if loss < best["loss"]:
