@@ -1,6 +1,6 @@
 # The two commands of the README. Both install what they need first (apt + .venv), so each works on a fresh machine.
 VENV_BIN := .venv/bin
-# Resources per rule come from the workflow profile (profiles/default); `make demo PROFILE=slurm` runs on SLURM.
+# Resources per rule come from the rules (config `resources`); `make demo PROFILE=slurm` runs on SLURM.
 PROFILE ?=
 RUN_WITH := $(if $(PROFILE),--profile $(PROFILE))
 

@@ -16,6 +16,9 @@ rule fit_baseline:
         baseline="|".join(BASELINES),
     conda:
         "../envs/baselines.yaml"
+    threads: rule_threads("fit_baseline")
+    resources:
+        **rule_resources("fit_baseline"),
     params:
         baselines=config["baselines"],
         seed=replicate_seed,

@@ -307,3 +307,15 @@ def finetuned_model(wildcards):
 def motifs_model():
     """The first replicate of the fine-tuned model named by motifs.model (CornBERT or CornBERT_scratch)."""
     return finetuned_model_dir(config["motifs"]["model"], 1)
+
+
+# --- compute resources ---------------------------------------------------------------------------------------
+# In the rules, not in a profile: Snakemake's --set-threads/--set-resources then change only the key they name,
+# whereas on the command line they replace a profile's whole set-threads/set-resources section.
+def rule_threads(rule):
+    return config["resources"][rule]["threads"]
+
+
+def rule_resources(rule):
+    """A rule's `resources:` (config `resources`, sized for maize in the schema), everything but its threads."""
+    return {key: value for key, value in config["resources"][rule].items() if key != "threads"}

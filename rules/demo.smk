@@ -19,5 +19,8 @@ rule generate_demo_world:
         "logs/generate_demo_world/all.log",
     conda:
         "../envs/expression.yaml"
+    threads: rule_threads("generate_demo_world")
+    resources:
+        **rule_resources("generate_demo_world"),
     script:
         "../workflow_scripts/generate_demo_world.py"

@@ -38,6 +38,9 @@ rule evaluate_models:
         "benchmarks/evaluate_models/all.tsv"
     conda:
         "../envs/evaluate.yaml"
+    threads: rule_threads("evaluate_models")
+    resources:
+        **rule_resources("evaluate_models"),
     params:
         models=evaluated_models(),
         replicates=config["evaluation"]["replicates"],
@@ -90,6 +93,9 @@ rule plot_evaluation:
         "logs/plot_evaluation/all.log",
     conda:
         "../envs/evaluate.yaml"
+    threads: rule_threads("plot_evaluation")
+    resources:
+        **rule_resources("plot_evaluation"),
     params:
         models=evaluated_models(),
         replicates=config["evaluation"]["replicates"],
@@ -110,6 +116,9 @@ rule stack_models:
         "logs/stack_models/rep{rep}/{stack}.log",
     conda:
         "../envs/evaluate.yaml"
+    threads: rule_threads("stack_models")
+    resources:
+        **rule_resources("stack_models"),
     params:
         members=lambda wildcards: STACK_MEMBERS[wildcards.stack],
     script:

@@ -17,6 +17,9 @@ rule prepare_targets:
         "logs/prepare_targets/all.log",
     conda:
         "../envs/expression.yaml"
+    threads: rule_threads("prepare_targets")
+    resources:
+        **rule_resources("prepare_targets"),
     params:
         values=EXPRESSION.get("sequences", {}).get("values", "tpm"),
         split_column=expression_split_column(),
@@ -42,6 +45,9 @@ rule split_genes:
         "benchmarks/split_genes/all.tsv"
     conda:
         "../envs/expression.yaml"
+    threads: rule_threads("split_genes")
+    resources:
+        **rule_resources("split_genes"),
     params:
         mode=EXPRESSION["split"],
         test_fraction=EXPRESSION["test_fraction"],
@@ -76,6 +82,9 @@ rule audit_leakage:
         "benchmarks/audit_leakage/all.tsv"
     conda:
         "../envs/expression.yaml"
+    threads: rule_threads("audit_leakage")
+    resources:
+        **rule_resources("audit_leakage"),
     params:
         audit_identity=EXPRESSION["audit_identity"],
         audit_coverage=EXPRESSION["audit_coverage"],
@@ -101,6 +110,9 @@ rule audit_corpora:
         "benchmarks/audit_corpora/all.tsv"
     conda:
         "../envs/expression.yaml"
+    threads: rule_threads("audit_corpora")
+    resources:
+        **rule_resources("audit_corpora"),
     params:
         audit_identity=EXPRESSION["audit_identity"],
         audit_coverage=EXPRESSION["audit_coverage"],
@@ -121,5 +133,8 @@ rule plot_targets:
         "logs/plot_targets/all.log",
     conda:
         "../envs/expression.yaml"
+    threads: rule_threads("plot_targets")
+    resources:
+        **rule_resources("plot_targets"),
     script:
         "../workflow_scripts/plot_targets.py"

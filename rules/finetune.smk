@@ -25,6 +25,9 @@ rule finetune_model:
         "benchmarks/finetune_model/{variant}/rep{rep}.tsv"
     conda:
         "../envs/ml.yaml"
+    threads: rule_threads("finetune_model")
+    resources:
+        **rule_resources("finetune_model"),
     params:
         checkpoints="results/finetune/{variant}/rep{rep}/checkpoints",
         settings=config["finetune"],
@@ -48,6 +51,9 @@ rule predict_test_genes:
         model="|".join(MODEL_NAMES[variant] for variant in FINETUNE_VARIANTS),
     conda:
         "../envs/ml.yaml"
+    threads: rule_threads("predict_test_genes")
+    resources:
+        **rule_resources("predict_test_genes"),
     params:
         batch_size=config["finetune"]["predict_batch_size"],
     script:

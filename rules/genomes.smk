@@ -13,6 +13,9 @@ rule download_genome_file:
         "logs/download_genome_file/{genome}.{kind}.log",
     conda:
         "../envs/genomes.yaml"
+    threads: rule_threads("download_genome_file")
+    resources:
+        **rule_resources("download_genome_file"),
     params:
         url=lambda wildcards: config["genomes"][wildcards.genome][wildcards.kind],
         sha256=lambda wildcards: expected_sha256(wildcards.genome, wildcards.kind),

@@ -25,6 +25,9 @@ rule compute_importance:
         "benchmarks/compute_importance/all.tsv"
     conda:
         "../envs/ml.yaml"
+    threads: rule_threads("compute_importance")
+    resources:
+        **rule_resources("compute_importance"),
     params:
         importance=config["importance"],
         seed=config["seed"],

@@ -26,6 +26,9 @@ rule discover_motifs:
         "benchmarks/discover_motifs/all.tsv"
     conda:
         "../envs/ml.yaml"
+    threads: rule_threads("discover_motifs")
+    resources:
+        **rule_resources("discover_motifs"),
     params:
         motifs=config["motifs"],
         seed=config["seed"],

@@ -16,6 +16,9 @@ rule tokenize_corpus:
         "benchmarks/tokenize_corpus/{stage}.tsv"
     conda:
         "../envs/ml.yaml"
+    threads: rule_threads("tokenize_corpus")
+    resources:
+        **rule_resources("tokenize_corpus"),
     script:
         "../workflow_scripts/tokenize_corpus.py"
 
@@ -36,6 +39,9 @@ rule pretrain_model:
         "benchmarks/pretrain_model/{stage}.tsv"
     conda:
         "../envs/ml.yaml"
+    threads: rule_threads("pretrain_model")
+    resources:
+        **rule_resources("pretrain_model"),
     params:
         checkpoints="results/pretrain/{stage}/checkpoints",
         settings=pretraining_settings,

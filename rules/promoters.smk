@@ -15,6 +15,9 @@ rule extract_promoters:
         "benchmarks/extract_promoters/{genome}.tsv"
     conda:
         "../envs/genomes.yaml"
+    threads: rule_threads("extract_promoters")
+    resources:
+        **rule_resources("extract_promoters"),
     params:
         settings=extraction_settings(),
         chrom_map=lambda wildcards: config["genomes"][wildcards.genome].get("chrom_map", {}),
@@ -34,6 +37,9 @@ rule summarize_corpus:
         "logs/summarize_corpus/all.log",
     conda:
         "../envs/genomes.yaml"
+    threads: rule_threads("summarize_corpus")
+    resources:
+        **rule_resources("summarize_corpus"),
     script:
         "../workflow_scripts/summarize_corpus.py"
 
@@ -51,6 +57,9 @@ rule build_pretraining_corpus:
         "benchmarks/build_pretraining_corpus/{stage}.tsv"
     conda:
         "../envs/genomes.yaml"
+    threads: rule_threads("build_pretraining_corpus")
+    resources:
+        **rule_resources("build_pretraining_corpus"),
     params:
         genomes=lambda wildcards: stage_genomes(wildcards.stage),
         held_out=lambda wildcards: corpus_held_out(wildcards.stage),

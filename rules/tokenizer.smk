@@ -13,6 +13,9 @@ if STAGE1_MODEL:
             "logs/import_stage1_model/all.log",
         conda:
             "../envs/ml.yaml"
+        threads: rule_threads("import_stage1_model")
+        resources:
+            **rule_resources("import_stage1_model"),
         script:
             "../workflow_scripts/import_stage1_model.py"
 
@@ -32,6 +35,9 @@ else:
             "benchmarks/train_tokenizer/all.tsv"
         conda:
             "../envs/ml.yaml"
+        threads: rule_threads("train_tokenizer")
+        resources:
+            **rule_resources("train_tokenizer"),
         params:
             settings=config["tokenizer"],
         script:

@@ -22,6 +22,9 @@ rule predict_variant_effects:
         "benchmarks/predict_variant_effects/{name}.tsv"
     conda:
         "../envs/ml.yaml"
+    threads: rule_threads("predict_variant_effects")
+    resources:
+        **rule_resources("predict_variant_effects"),
     params:
         promoters=extraction_settings(),
         chrom_map=lambda wildcards: config["genomes"][EXPRESSION["genome"]].get("chrom_map", {}),
@@ -47,6 +50,9 @@ rule saturate_promoters:
         "benchmarks/saturate_promoters/all.tsv"
     conda:
         "../envs/ml.yaml"
+    threads: rule_threads("saturate_promoters")
+    resources:
+        **rule_resources("saturate_promoters"),
     params:
         saturation=config["saturation"],
     script:

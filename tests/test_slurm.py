@@ -2,7 +2,7 @@
 
 `slurm` is a user-level profile in $HOME/.config/snakemake/slurm (HOME is a scratch folder here), written either by
 the README's command (cornbert-slurm-profile) or by hand as a site would (executor + default partition only); the
-workflow's own needs come from profiles/default/. Only what this machine lacks or needs faster is given on the
+workflow's own needs come from the rules (config `resources`) and profiles/default/. Only what this machine lacks or needs faster is given on the
 command line (no accounting: squeue for job status; no conda; 2 shared cores: one thread per job). Which job ran
 where, with which GPUs, is read from Slurm's own records, never from Snakemake's output.
 """
@@ -28,13 +28,15 @@ from slurm_cluster import (
     missing_requirements,
     slurm_cluster,
 )
+from workflow_rules import planned_jobs, resource_defaults
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 ARABIDOPSIS = REPO / "tests" / "data" / "arabidopsis"
-WORKFLOW_PROFILE = yaml.safe_load((REPO / "profiles" / "default" / "config.yaml").read_text())
-# Rules that need a GPU: the workflow profile gives them `gpu: 1`, the site profile's partitions send them on.
-GPU_RULES = {"pretrain_model", "finetune_model", "predict_test_genes", "compute_importance"}
+RESOURCES = resource_defaults()
+# Rules that need a GPU (docs/hpc.md): the rules ask for `gpu: 1`, the site profile's partitions send them on.
+GPU_RULES = {"pretrain_model", "finetune_model", "predict_test_genes", "compute_importance",
+             "predict_variant_effects", "saturate_promoters", "discover_motifs"}
 # The README's command, with this cluster's partitions; no --account: the test cluster has no accounting.
 PROFILE_COMMAND = [
     str(VENV_BIN / "cornbert-slurm-profile"), "--partition", CPU_PARTITION, "--gpu-partition", GPU_PARTITION,
@@ -45,7 +47,7 @@ PROFILE_COMMAND = [
 TEST_MACHINE_ARGS = [
     "--jobs", "4", "--latency-wait", "5", "--slurm-status-command", "squeue",
     "--slurm-init-seconds-before-status-checks", "2", "--seconds-between-status-checks", "2",
-    "--set-threads", *(f"{rule}=1" for rule in WORKFLOW_PROFILE["set-threads"]),
+    "--set-threads", *(f"{rule}=1" for rule, sized in RESOURCES.items() if sized["threads"] > 1),
 ]  # fmt: skip  # last on a command line: --set-threads takes every word after it
 
 
@@ -119,16 +121,6 @@ def small_config(workdir: Path) -> Path:
     return path
 
 
-def dry_run_resources(stdout: str) -> dict[str, dict[str, str]]:
-    """Rule -> resources of its jobs, from a dry run's job listing."""
-    resources = {}
-    for block in re.split(r"\n(?:local)?rule ", stdout)[1:]:
-        rule = block.split(":", 1)[0]
-        line = next((line for line in block.splitlines() if line.strip().startswith("resources:")), "")
-        resources[rule] = dict(item.split("=", 1) for item in line.split(":", 1)[-1].strip().split(", ") if item)
-    return resources
-
-
 def test_profile_name_works_from_the_repository_root(home):
     write_profile_as_readme(home)
     done = subprocess.run([SNAKEMAKE, "--profile", "slurm", "--dry-run"], cwd=REPO, capture_output=True, text=True,
@@ -142,16 +134,16 @@ def test_every_gpu_rule_asks_for_a_gpu_and_no_other_does(home, tmp_path):
     write_profile_as_readme(home)
     result = run_snakemake(tmp_path, "--profile", "slurm", "--dry-run")
     assert "workflow specific profile" in result.stderr
-    resources = dry_run_resources(result.stdout)
+    resources = {rule: planned for (rule, _), planned in planned_jobs(result.stdout).items()}
     assert GPU_RULES <= set(resources), sorted(resources)
     del resources["all"]  # the target rule runs nothing
-    # Rules added later may need a GPU too; these four always do, and only what the profile grants one gets one.
-    granted = {rule for rule, values in WORKFLOW_PROFILE["set-resources"].items() if values.get("gpu")}
-    assert GPU_RULES <= granted, sorted(granted)
+    # Only what the rules size with a GPU gets one; that is GPU_RULES, the rules docs/hpc.md names.
+    granted = {rule for rule, sized in RESOURCES.items() if sized.get("gpu")}
+    assert granted == GPU_RULES, sorted(granted)
     for rule, values in resources.items():
         assert values.get("gpu") == ("1" if rule in granted else None), (rule, values)
-        assert "mem_mb" in values and "runtime" in values, (rule, values)  # sized in profiles/default, not defaults
-        assert values["mem_mb"] == str(WORKFLOW_PROFILE["set-resources"][rule]["mem_mb"]), (rule, values)
+        assert values["mem_mb"] == str(RESOURCES[rule]["mem_mb"]), (rule, values)  # the rule's, not a default
+        assert values["runtime"] == str(RESOURCES[rule]["runtime"]), (rule, values)
 
 
 def run_on_cluster(cluster: SlurmCluster, tmp_path: Path, targets: list[str]) -> dict[str, list[dict[str, str]]]:
@@ -202,7 +194,7 @@ def test_readme_profile_sends_gpu_rules_to_the_gpu_partition(cluster, home, tmp_
 
 def test_minimal_site_profile_runs_gpu_rules_with_gpus_on_its_partition(cluster, home, tmp_path):
     """A site profile that knows nothing of the workflow: everything lands on its default partition, and the GPU
-    rules still get their GPU from the workflow profile."""
+    rules still get their GPU from the rules' own resources."""
     write_minimal_site_profile(home)
     jobs = run_on_cluster(cluster, tmp_path, ["results/pretrain/stage1/metrics.tsv"])
     assert "pretrain_model" in jobs and "train_tokenizer" in jobs, jobs.keys()

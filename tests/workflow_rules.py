@@ -1,8 +1,10 @@
-"""The workflow's rules as Snakemake itself loads them, and the third-party imports of the scripts they run."""
+"""The workflow's rules as Snakemake itself loads them, the third-party imports of the scripts they run, and the
+threads and resources it plans for them."""
 
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -110,3 +112,28 @@ def third_party_imports(script: Path) -> set[str]:
                 if top not in sys.stdlib_module_names and top != "__future__":
                     found.add(top)
     return found
+
+
+def resource_defaults() -> dict[str, dict[str, int]]:
+    """Rule -> its threads and resources as the schema sizes them (config `resources`)."""
+    import yaml
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    rules = schema["properties"]["resources"]["properties"]
+    return {rule: {key: node["default"] for key, node in entry["properties"].items()} for rule, entry in rules.items()}
+
+
+# Forms Snakemake derives from mem_mb/disk_mb itself; they follow the key they come from.
+DERIVED_RESOURCES = {"mem", "mem_mib", "disk", "disk_mib"}
+
+
+def planned_jobs(stdout: str) -> dict[tuple[str, str], dict[str, str]]:
+    """(rule, wildcards) -> threads and resources of each job a dry run lists (`snakemake -n`), as printed."""
+    jobs = {}
+    for block in re.split(r"\n(?:local)?rule ", stdout)[1:]:
+        rule, _, body = block.partition(":")
+        fields = dict(line.strip().split(": ", 1) for line in body.splitlines() if re.match(r"^    \w+: ", line))
+        resources = dict(item.split("=", 1) for item in fields.get("resources", "").split(", ") if item)
+        planned = {key: value for key, value in resources.items() if key not in DERIVED_RESOURCES}
+        jobs[rule, fields.get("wildcards", "")] = {"threads": fields.get("threads", "1"), **planned}
+    return jobs

@@ -40,7 +40,8 @@ expression:
 
 Ready-made configs: `config.yaml` (the demo, generated on the fly) and `maize.yaml` (the study: B73 v5 from
 MaizeGDB plus stage-1 plant genomes, with the real B73 10-tissue TPM matrix shipped in `resources/maize_b73/`).
-Compute resources (threads, memory, GPUs, partitions) are not set here but in a profile (`profiles/`).
+Threads, memory, walltime and GPUs per rule are set under `resources`; partitions, accounts and the executor in a
+Snakemake profile (docs/hpc.md).
 
 This file is generated from the schema by `python tools/config_docs.py`; a test keeps it in sync.
 
@@ -48,8 +49,10 @@ This file is generated from the schema by `python tools/config_docs.py`; a test 
 """
 
 
-def describe(name: str, node: dict, required: bool, depth: int, lines: list[str]) -> None:
-    kind = node.get("type", "object" if "properties" in node else "string" if "$ref" in node else "")
+def describe(name: str, node: dict, required: bool, depth: int, lines: list[str], defs: dict) -> None:
+    if "$ref" in node:  # the shared definition, with what the referring node adds (its default, description)
+        node = {**defs[node["$ref"].removeprefix("#/$defs/")], **node}
+    kind = node.get("type", "object" if "properties" in node else "")
     if isinstance(kind, list):
         kind = " or ".join(kind)
     if "enum" in node:
@@ -70,14 +73,14 @@ def describe(name: str, node: dict, required: bool, depth: int, lines: list[str]
     else:
         required_children = node.get("required", [])
     for child, subnode in children.items():
-        describe(child, subnode, child in required_children, depth + 1, lines)
+        describe(child, subnode, child in required_children, depth + 1, lines, defs)
 
 
 def render() -> str:
     schema = yaml.safe_load(SCHEMA.read_text())
     lines = [INTRO]
     for name, node in schema["properties"].items():
-        describe(name, node, name in schema.get("required", []), 0, lines)
+        describe(name, node, name in schema.get("required", []), 0, lines, schema.get("$defs", {}))
     return "\n".join(lines) + "\n"
 
 

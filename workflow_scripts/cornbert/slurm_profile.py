@@ -4,11 +4,10 @@
     snakemake --profile slurm --configfile my_config.yaml
 
 The profile holds what belongs to the site (executor, account, partitions); what each rule needs (threads, memory,
-walltime, GPUs) comes from the workflow profile, profiles/default/, which Snakemake loads on top of it. GPU rules
-reach the GPU partition through the SLURM executor plugin's partition selection (partitions.yaml, written beside
-config.yaml): a job asking for GPUs fits only a partition that has them, and a CPU job prefers one without. A
-per-rule `slurm_partition` in this profile's `set-resources` would not do: the workflow profile's `set-resources`
-replaces it whole.
+walltime, GPUs) comes from the rules themselves (the config's `resources` section). GPU rules reach the GPU
+partition through the SLURM executor plugin's partition selection (partitions.yaml, written beside config.yaml): a
+job asking for GPUs fits only a partition that has them, and a CPU job prefers one without, with no per-rule
+partition to keep in step with the workflow's rules.
 """
 
 from __future__ import annotations
@@ -78,8 +77,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args.directory.mkdir(parents=True, exist_ok=True)
     partitions_file.write_text(yaml.safe_dump(partitions(args), sort_keys=False))
     config_file.write_text(
-        "# Written by cornbert-slurm-profile: the site's part of a SLURM run (the workflow's part is its\n"
-        "# profiles/default/). Use: snakemake --profile slurm\n"
+        "# Written by cornbert-slurm-profile: the site's part of a SLURM run (the workflow's part is in its\n"
+        "# rules and profiles/default/). Use: snakemake --profile slurm\n"
         + yaml.safe_dump(profile(args, partitions_file.resolve()), sort_keys=False)
     )
     print(f"wrote {config_file} and {partitions_file}; run: snakemake --profile slurm")
