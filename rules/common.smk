@@ -153,6 +153,11 @@ def evaluated_models():
     return models + list(STACK_MEMBERS) if config["evaluation"]["stack"] else models
 
 
+def ensembled_models():
+    """The models whose replicate fits differ (trained from a seed), scored also as their mean: `{model}_ensemble`."""
+    return [MODEL_NAMES[variant] for variant in FINETUNE_VARIANTS] + ["CNN_onehot"]
+
+
 def stack_member_predictions(wildcards):
     return [f"results/predictions/rep{wildcards.rep}/{model}.tsv" for model in STACK_MEMBERS[wildcards.stack]]
 

@@ -48,6 +48,7 @@ rule evaluate_models:
         ci=config["evaluation"]["ci"],
         seed=config["seed"],
         reported_model=MODEL_NAMES["pretrained"],
+        ensembles=ensembled_models(),
     script:
         "../workflow_scripts/evaluate_models.py"
 

@@ -22,6 +22,7 @@ from cornbert.metrics import (
     TISSUE_METRICS,
     evaluate,
     load_test_set,
+    replicate_ensembles,
     resample_weights,
     study_table,
 )
@@ -137,6 +138,24 @@ def test_specificity_is_one_for_a_perfect_predictor_and_zero_for_gene_levels_onl
     assert low < 0 < high
     # gene level + tissue level exactly: nothing left to correlate
     assert math.isnan(value(metrics, "exact", "All", "specificity_pearson"))
+
+
+def test_replicate_ensemble_is_scored_as_the_mean_fit_against_const_mean():
+    """Three noisy fits: their mean prediction is one model whose error is below every fit's (the noise averages)."""
+    observed, rng = world(genes=300, tissues=2)
+    fits = [observed + rng.normal(0, 1, observed.shape) for _ in range(3)]
+    predictions = {"m": fits, "const_mean": [const_mean(observed)] * 3}
+    predictions |= replicate_ensembles(predictions, ["m"])
+    metrics = evaluate(observed, predictions, n_boot=50).metrics
+    mean_fit = sum(fits) / 3
+    assert value(metrics, "m_ensemble", "All", "mse_log") == pytest.approx(((mean_fit - observed) ** 2).mean().mean())
+    assert value(metrics, "m_ensemble", "All", "mse_log", "n_replicates") == 1
+    assert value(metrics, "m_ensemble", "All", "mse_log") < 0.5 * value(metrics, "m", "All", "mse_log")
+    reference = value(metrics, "const_mean", "All", "mse_log")
+    ensemble = value(metrics, "m_ensemble", "All", "mse_log")
+    reduction = value(metrics, "m_ensemble", "All", "pct_reduction_mse_log")
+    assert reduction == pytest.approx(100 * (reference - ensemble) / reference)
+    assert replicate_ensembles({"m": fits[:1]}, ["m"]) == {}
 
 
 def test_bootstrap_resamples_equal_explicit_resampling():
@@ -338,13 +357,13 @@ def test_evaluation_settings_default_from_the_schema():
         validate({**config, "evaluation": {"replicates": 0}}, str(REPO / "config" / "schema.yaml"))
 
 
-def scored_models() -> list[str]:
-    """The models rule evaluate_models scores (params.models), as Snakemake loads the workflow: the list grows with
-    new baselines, so the test does not write it down."""
+def scored_models(param: str = "models") -> list[str]:
+    """The models rule evaluate_models scores (params.models; params.ensembles: also as replicate means), as
+    Snakemake loads the workflow: the list grows with new baselines, so the test does not write it down."""
     from workflow_rules import loaded_workflow
 
     with loaded_workflow() as workflow:
-        return list(workflow.get_rule("evaluate_models").params.models)
+        return list(getattr(workflow.get_rule("evaluate_models").params, param))
 
 
 @pytest.mark.slow
@@ -367,7 +386,9 @@ def test_evaluation_rules_score_and_plot_every_replicate(tmp_path):
     run = tmp_path / "run"
     paths = [run / "results" / "predictions" / f"rep{r}" / f"{m}.tsv" for m in models for r in (1, 2)]
     data = load_test_set(run / "results/expression/targets.tsv", run / "results/expression/split.tsv", paths, models, 2)
-    expected = evaluate(data.observed, data.predictions, n_boot=200, seed=5)
+    ensembles = replicate_ensembles(data.predictions, scored_models("ensembles"))
+    assert {"CornBERT_ensemble", "CornBERT_scratch_ensemble"} <= set(ensembles)
+    expected = evaluate(data.observed, data.predictions | ensembles, n_boot=200, seed=5)
     assert list(metrics.columns) == COLUMNS
     pd.testing.assert_frame_equal(metrics, expected.metrics, rtol=1e-5, check_dtype=False)
     replicates = pd.read_csv(results / "metrics_replicates.tsv", sep="\t")

@@ -3,7 +3,7 @@
 import logging
 import time
 
-from cornbert.metrics import evaluate, load_test_set, study_table
+from cornbert.metrics import evaluate, load_test_set, replicate_ensembles, study_table
 from cornbert.runtime import run_entry
 from cornbert.tables import write_tsv
 
@@ -21,7 +21,8 @@ def main(smk) -> None:
     )  # fmt: skip
     start = time.perf_counter()
     params = smk.params
-    result = evaluate(data.observed, data.predictions, data.groups, params.bootstrap, params.ci, params.seed)
+    predictions = data.predictions | replicate_ensembles(data.predictions, params.ensembles)
+    result = evaluate(data.observed, predictions, data.groups, params.bootstrap, params.ci, params.seed)
     log.info("scored in %.1f s", time.perf_counter() - start)
     write_tsv(result.metrics, smk.output.metrics, index=False)
     write_tsv(result.replicates, smk.output.replicates, index=False)

@@ -17,9 +17,10 @@ def main(smk) -> None:
     metrics = pd.read_csv(smk.input.metrics, sep="\t")
     tissues = list(data.observed.columns)
     unit = "test genes" if data.groups is None else "test genes, resampled by gene group"
+    shown = models + [model for model in metrics.model.unique() if model not in models]  # the replicate ensembles
     for metric in TISSUE_METRICS:
-        plot_comparison(metrics, metric, tissues, models, smk.output[f"compare_{metric}"], smk.params.ci, unit)
-    overall = metrics[(metrics.metric == "mse_log") & (metrics.tissue == ALL)].set_index("model").value
+        plot_comparison(metrics, metric, tissues, shown, smk.output[f"compare_{metric}"], smk.params.ci, unit)
+    overall = metrics[(metrics.metric == "mse_log") & (metrics.tissue == ALL)].set_index("model").value[models]
     best = str(overall.idxmin())
     log.info("best model by overall MSE of log(TPM+1): %s (%.4f)", best, overall[best])
     label = best if replicates == 1 else f"{best} (replicate 1 of {replicates})"

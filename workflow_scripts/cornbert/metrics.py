@@ -227,13 +227,13 @@ def evaluate(
 ) -> Evaluation:
     """Every metric of every model (see the module doc) with its bootstrap interval and replicate spread.
 
-    predictions: per model, one frame per replicate (as many for every model), each holding the genes and tissues
+    predictions: per model, one frame per replicate (as many for every model, or one for an ensemble), each holding the genes and tissues
     of `observed` (the caller checks and names files). groups: resampling unit per test gene (cluster bootstrap),
     None to resample genes.
     """
     replicate_counts = {model: len(replicates) for model, replicates in predictions.items()}
-    if len(set(replicate_counts.values())) > 1:
-        raise ValueError(f"every model needs the same number of replicates, got {replicate_counts}")
+    if len(set(replicate_counts.values()) - {1}) > 1:
+        raise ValueError(f"every model needs the same number of replicates (or one), got {replicate_counts}")
     obs = observed.to_numpy(dtype=float)
     predicted = {
         model: np.stack([frame.loc[observed.index, observed.columns].to_numpy(dtype=float) for frame in replicates])
@@ -255,8 +255,21 @@ def evaluate(
         for by_metric in scores.values():
             for metric in ERROR_METRICS:
                 reference = scores[REFERENCE][metric]  # replicate r against const_mean's replicate r
+                if len(reference) != len(by_metric[metric]):
+                    reference = reference[:1]  # one fit (an ensemble) against const_mean, the same every time
                 by_metric[f"pct_reduction_{metric}"] = 100 * (reference - by_metric[metric]) / reference
     return summarise(scores, [*observed.columns, ALL], ci)
+
+
+def replicate_ensembles(predictions: Mapping[str, Sequence[pd.DataFrame]], models: Sequence[str]) -> dict:
+    """`{model}_ensemble`: the mean prediction of a model's replicate fits, scored as one model beside them.
+
+    Fine-tuning a small transformer for a few hundred steps is chaotic: another seed, or another CPU's rounding,
+    moves a single fit by several points (BENCHMARKS.md section 12). The mean of N fits moves far less, so it is
+    the figure to compare models by and the prediction to use; the single fits stay reported to show the spread.
+    """
+    return {f"{model}_ensemble": [sum(predictions[model]) / len(predictions[model])]
+            for model in models if len(predictions[model]) > 1}  # fmt: skip
 
 
 def summarise(scores: dict[str, dict[str, np.ndarray]], tissues: list[str], ci: float) -> Evaluation:
