@@ -14,7 +14,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
 
-from cornbert import distributed
+from cornbert import distributed, gpus
 from cornbert.distributed import ALLOW_CPU
 from cornbert.finetune import train
 from finetune_world import make_job, make_world, small_settings
@@ -114,3 +114,72 @@ def test_a_job_granted_gpus_that_torch_cannot_use_stops_at_once_saying_why(grant
         assert result.returncode == 1
         assert "is a CPU-only build" in output and f"set {ALLOW_CPU}=1" in output  # the cause and the way out
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("resources, expected", [
+    ({"gpu": 1}, (1, "gpu=1")),
+    ({"gpu": 0, "gres": "gpu:4"}, (4, "gres=gpu:4")),  # the docs' alternative to `gpu`
+    ({"gpu": 0, "gres": "gpu:a100:2"}, (2, "gres=gpu:a100:2")),
+    ({"gres": "tmp:10G,gpu"}, (1, "gres=tmp:10G,gpu")),
+    ({"gpu": 0}, (0, "no gpu or gres")),
+])  # fmt: skip
+def test_the_gpus_a_job_asked_for_come_from_gpu_or_gres(resources, expected):
+    assert gpus.requested_gpus(resources) == expected
+
+
+def test_a_job_that_sees_fewer_gpus_than_it_asked_for_stops(monkeypatch):
+    """Torch's view of a node with one visible GPU (this machine has none): four asked, one seen, so the job stops
+    instead of training on a quarter of what it holds."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
+    with pytest.raises(distributed.SetupError, match=r"asked for 4 GPUs \(gres=gpu:4\) but torch sees 1"):
+        distributed.job_processes({"gpu": 0, "gres": "gpu:4"})
+    assert distributed.job_processes({"gpu": 1}) == 1
+
+
+@pytest.mark.slow
+def test_a_training_job_granted_two_gpus_by_gres_trains_on_two_ranks_with_the_threads_divided(tmp_path):
+    """The call the finetune_model rule makes (distributed.run_job with the job's resources and threads): a `gres`
+    of two GPUs starts two ranks (gloo on this CPU), each with half of the job's 2 threads."""
+    world = make_world(tmp_path / "world", dropout=0.0)
+    job = make_job(world, tmp_path / "run", small_settings(max_steps=2, batch_size=4, micro_batch_size=2))
+    log_file = tmp_path / "rule.log"
+    distributed.run_job("cornbert.finetune", asdict(job), lambda: pytest.fail("trained in one process"),
+                        {"gpu": 0, "gres": "gpu:2"}, 2, tmp_path, str(log_file))  # fmt: skip
+    log = log_file.read_text()
+    assert "rank 0 of 2: 1 torch thread(s) of the job's 2" in log, log
+    assert "ranks' weights identical at the end of training (2 processes)" in log
+    assert (tmp_path / "run" / "model" / "model.safetensors").exists()
+
+
+CLAIM = """
+import logging, os, sys, time
+from pathlib import Path
+from cornbert.gpus import claim_local
+logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(message)s")
+claim_local(int(sys.argv[1]), available=2, lock_dir=Path(sys.argv[2]))
+print("visible", os.environ["CUDA_VISIBLE_DEVICES"], flush=True)
+time.sleep(float(sys.argv[3]))
+"""
+
+
+def test_concurrent_local_gpu_jobs_take_different_gpus_and_a_third_waits(tmp_path):
+    """Three jobs of a 2-GPU workstation (the count given, as the driver would report it): the first two take GPU 0
+    and GPU 1, the third waits until one of them ends and then takes its GPU."""
+    env = {k: v for k, v in os.environ.items() if k not in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID")}
+
+    def job(hold_s: float) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-c", CLAIM, "1", str(tmp_path), str(hold_s)], env=env,
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+
+    first = job(3)
+    assert first.stdout.readline().strip() == "took GPU(s) 0 of this machine (locks in %s)" % tmp_path
+    second = job(3)
+    assert "took GPU(s) 1" in second.stdout.readline()
+    third = job(0)
+    assert "every GPU of this machine is taken by other jobs: waiting for 1" in third.stdout.readline()
+    output = third.communicate(timeout=60)[0]
+    assert "visible 0" in output or "visible 1" in output, output
+    for process in (first, second):
+        process.communicate(timeout=60)

@@ -3,8 +3,6 @@
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
 from cornbert import distributed
 from cornbert.finetune import FinetuneJob, FinetuneSettings, train
 from cornbert.runtime import run_entry
@@ -25,14 +23,11 @@ def main(smk) -> None:
         settings=FinetuneSettings.from_config(smk.params.settings),
         seed=smk.params.seed,
     )
-    gpus = int(smk.resources.get("gpu", 0))
-    if gpus <= 1:
-        torch.set_num_threads(smk.threads)
-        train(job, distributed.setup())
-        return
-    distributed.launch_job(
-        "cornbert.finetune", asdict(job), gpus, Path(smk.output.loss).parent, [smk.log[0], str(smk.threads)]
-    )
+    workdir = Path(smk.output.loss).parent
+    distributed.run_job(
+        "cornbert.finetune", asdict(job), lambda: train(job, distributed.setup()), smk.resources, smk.threads,
+        workdir, smk.log[0],
+    )  # fmt: skip
 
 
 run_entry(main, snakemake)  # noqa: F821

@@ -3,15 +3,12 @@
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
 from cornbert import distributed
 from cornbert.pretrain import PretrainSettings, pretrain
 from cornbert.runtime import run_entry
 
 
 def main(smk) -> None:
-    torch.set_num_threads(max(1, smk.threads))
     settings = PretrainSettings.from_config(smk.params.settings, seed=smk.params.seed)
     job = dict(
         tokens=smk.input.tokens,
@@ -23,12 +20,9 @@ def main(smk) -> None:
         model=dict(smk.params.model),
         init_model_dir=str(smk.input.init_model) if smk.input.init_model else None,
     )
-    gpus = int(smk.resources.get("gpu", 0))
-    if gpus <= 1:
-        pretrain(**job)
-        return
-    distributed.launch_job(
-        "cornbert.pretrain", job, gpus, Path(smk.output.metrics).parent, [smk.log[0], str(smk.threads)]
+    workdir = Path(smk.output.metrics).parent
+    distributed.run_job(
+        "cornbert.pretrain", job, lambda: pretrain(**job), smk.resources, smk.threads, workdir, smk.log[0]
     )
 
 

@@ -1,6 +1,7 @@
 """Data-parallel training over several processes (torchrun + DDP), shared by pretraining and fine-tuning.
 
-A rule given several GPUs calls `launch_job(module, job, nprocs, workdir)`, which writes the job as JSON and, through
+A training rule calls `run_job`: one process per GPU its job asked for (`job_processes`), through
+`launch_job(module, job, nprocs, workdir)`, which writes the job as JSON and, through
 `launch(module, args, nprocs)`, re-runs `python -m <module> <args>` under
 torchrun; inside, `setup()` joins the process group (nccl on GPUs, gloo on CPUs). With one process every helper
 here degrades to a no-op, so training code has one path.
@@ -16,9 +17,10 @@ import re
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -26,6 +28,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from cornbert.errors import SetupError
+from cornbert.gpus import requested_gpus
 
 log = logging.getLogger("cornbert")
 
@@ -54,6 +57,37 @@ def launch(module: str, args: Sequence[str], nprocs: int) -> None:
     check_granted_gpus_usable()  # before the workers, which would each fail with a traceback
     log.info("launching %d processes: %s", nprocs, " ".join(command))
     subprocess.run(command, check=True)
+
+
+def job_processes(resources: Mapping[str, Any]) -> int:
+    """Training processes of a rule's job: one per GPU it asked for (`gpu` or `gres`), checked against the GPUs
+    torch sees, so that a job never trains on fewer GPUs than it holds without saying so. Without CUDA, as many
+    CPU processes (gloo): how the tests run the multi-GPU path."""
+    count, source = requested_gpus(resources)
+    if count <= 1 or not torch.cuda.is_available():
+        return max(1, count)
+    seen = torch.cuda.device_count()
+    if seen < count:
+        raise SetupError(
+            f"this job asked for {count} GPUs ({source}) but torch sees {seen} "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')}): ask for the GPUs the "
+            "scheduler gives (docs/hpc.md, 'More GPUs')"
+        )
+    if seen > count:
+        log.warning("this job asked for %d GPUs (%s) and sees %d: training on the first %d", count, source, seen, count)
+    return count
+
+
+def run_job(module: str, job: dict, in_process: Callable[[], None], resources: Mapping[str, Any], threads: int,
+            workdir: str | Path, log_path: str) -> None:  # fmt: skip
+    """A training rule's job: `in_process()` on this process's device, or `module` on one process per GPU granted
+    (torchrun), each with its share of the job's threads."""
+    processes = job_processes(resources)
+    if processes == 1:
+        torch.set_num_threads(max(1, threads))
+        in_process()
+        return
+    launch_job(module, job, processes, workdir, [log_path, str(threads)])
 
 
 def launch_job(module: str, job: dict, nprocs: int, workdir: str | Path, extra_args: Sequence[str] = ()) -> None:

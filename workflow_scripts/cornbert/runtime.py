@@ -60,9 +60,10 @@ def fail_cleanly(outputs: Iterable[str] = ()) -> Iterator[None]:
 
 
 def run_entry(main: Callable[[Any], None], smk: Any) -> None:
-    """Run a rule's entry point under fail_cleanly."""
+    """Run a rule's entry point under fail_cleanly, on GPUs of its own where it asked for some (cornbert.gpus)."""
     configure_logging(smk.log[0] if len(smk.log) else None)
     with fail_cleanly(list(smk.output)):
+        claim_local(requested_gpus(smk.resources)[0])
         main(smk)
 
 

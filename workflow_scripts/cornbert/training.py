@@ -338,4 +338,5 @@ def worker_main(train: Callable[[str], None], argv: Sequence[str]) -> None:
         force=True,
     )
     torch.set_num_threads(max(1, int(threads or 1) // world_size))
+    log.info("rank %d of %d: %d torch thread(s) of the job's %s", rank, world_size, torch.get_num_threads(), threads)
     train(job_path)
