@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from cornbert.errors import InputError, SetupError, describe_os_error
+from cornbert.gpus import claim_local, requested_gpus
 
 log = logging.getLogger("cornbert")
 
