@@ -17,6 +17,13 @@ report: "report/workflow.rst"
 
 
 include: "rules/common.smk"
+
+
+# The image of containers/ (built by the site from tools/containerize.py's definitions): used only under
+# `--sdm conda apptainer`, where every rule runs in its conda environment inside it (docs/hpc.md, "Containers").
+containerized: config["container"]
+
+
 include: "rules/demo.smk"
 include: "rules/genomes.smk"
 include: "rules/promoters.smk"

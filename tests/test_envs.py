@@ -249,3 +249,16 @@ def test_jobs_import_the_package_beside_their_snakefile(tmp_path, monkeypatch):
     imported = marker.read_text().splitlines()
     assert len(imported) >= 2  # Snakemake itself (rules/common.smk) and the job of rule generate_demo_world
     assert all(Path(path).is_relative_to(checkout) for path in imported), imported
+
+
+def test_container_definitions_are_in_step_with_envs():
+    """containers/Dockerfile and containers/cornbert.def are what `snakemake --containerize` writes for today's
+    envs/ (regenerated here), and each installs every env file."""
+    result = subprocess.run([sys.executable, str(REPO / "tools" / "containerize.py"), "--check"], capture_output=True,
+                            text=True)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    for definition in ("Dockerfile", "cornbert.def"):
+        text = (REPO / "containers" / definition).read_text()
+        for env in sorted((REPO / "envs").glob("*.yaml")):
+            assert f"source: envs/{env.name}" in text, (definition, env.name)
+        assert text.count("conda env create") == len(list((REPO / "envs").glob("*.yaml")))
