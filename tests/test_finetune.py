@@ -95,7 +95,7 @@ def test_pooling_ignores_padding_and_special_tokens(world):
     model.eval()
     batch = tokenize(tokenizer, ["ACGTACGTTTGACCA", "ACGTACGTTTGACCAGGGATTACAGATTACA"])
     pooled = model.pool(**batch)
-    from cornbert.model import position_ids
+    from cornbert.modeling_cornbert import gene_position_ids as position_ids
 
     hidden = model.encoder(**batch, position_ids=position_ids(model.encoder.config, batch["attention_mask"]))
     hidden = hidden.last_hidden_state[0]
@@ -108,7 +108,7 @@ def test_pooling_ignores_padding_and_special_tokens(world):
 
 
 def test_position_binned_pooling_averages_each_bin_counted_from_the_gene_and_ignores_padding(world):
-    from cornbert.model import position_ids
+    from cornbert.modeling_cornbert import gene_position_ids as position_ids
     from cornbert.tokenizer import load_tokenizer
 
     config = RobertaConfig.from_pretrained(world / "stage2")
@@ -136,7 +136,7 @@ def test_position_binned_pooling_averages_each_bin_counted_from_the_gene_and_ign
 
 
 def test_gene_aligned_positions_give_the_gene_proximal_token_the_same_position_in_every_promoter(world):
-    from cornbert.model import position_ids
+    from cornbert.modeling_cornbert import gene_position_ids as position_ids
     from cornbert.tokenizer import load_tokenizer
 
     config = RobertaConfig.from_pretrained(world / "stage2")

@@ -24,7 +24,8 @@ from conftest import REPO, assert_fallback_warnings, damage_checkpoints, run_sna
 from cornbert.errors import InputError
 from cornbert import distributed, training
 
-from cornbert.model import PRESETS, position_ids, roberta_config
+from cornbert.model import PRESETS, roberta_config
+from cornbert.modeling_cornbert import gene_position_ids as position_ids
 from cornbert.pretrain import (
     MaskedLMLoss, PretrainSettings, build_model, pretrain, split_promoters, step_batch, to_device,
 )  # fmt: skip
@@ -152,7 +153,7 @@ def test_held_out_loss_is_reported_and_model_saved(inputs, tmp_path):
     # Linear warm-up over 2 steps to the peak 1e-3, then linear decay towards 0 at step 6.
     assert list(metrics["learning_rate"]) == pytest.approx([0, 5e-4, 1e-3, 7.5e-4, 5e-4, 2.5e-4])
     assert sorted(os.listdir(tmp_path / "model")) == [
-        "config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
+        "config.json", "model.safetensors", "modeling_cornbert.py", "tokenizer.json", "tokenizer_config.json",
     ]  # fmt: skip
     assert len(load_tokenizer(tmp_path / "model")) == 405
     assert not (tmp_path / "checkpoints").exists()  # removed once the stage is complete

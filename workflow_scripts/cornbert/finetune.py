@@ -21,12 +21,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import yaml
 from torch import nn
 from transformers import RobertaConfig
 
 from cornbert import distributed, training
-from cornbert.artefacts import check_model_dir
+from cornbert.artefacts import check_model_dir, save_model_folder
 from cornbert.errors import InputError
+from cornbert.modeling_cornbert import REGRESSOR_AUTO_MAP
 from cornbert.regressor import CornBertRegressor, build_regressor, tokenize
 from cornbert.fasta import read_fasta
 from cornbert.runtime import atomic_path, seed_everything
@@ -407,7 +409,7 @@ def write_outputs(job, model, tokenizer, result: training.Result, boundaries, ge
     best = {"step": result.best_step, "loss": result.best_loss}
 
     def write(folder: Path) -> None:
-        model.cpu().save_pretrained(folder)
+        save_model_folder(model.cpu(), folder, REGRESSOR_AUTO_MAP)
         tokenizer.save_pretrained(folder)
         (folder / "README.md").write_text(model_card(job, model, losses, genes, best, reference, trained_on))
 
@@ -456,7 +458,27 @@ def model_card(job, model, losses: pd.DataFrame, genes, best, reference: float, 
     final = float(validation["loss"].iloc[-1]) if len(validation) else float("nan")
     settings = json.dumps(dataclasses.asdict(job.settings), indent=1)
     encoder = config.encoder
-    return f"""# CornBERT expression regressor
+    reduction = 100 * (1 - best["loss"] / reference)
+    # The Hub's model-card metadata (YAML front matter), so hubs and `huggingface_hub.ModelCard` read the card.
+    metadata = {
+        "library_name": "transformers",
+        "pipeline_tag": "tabular-regression",
+        "license": "mit",
+        "tags": ["cornbert", "dna", "promoter", "gene-expression", "plants", "custom_code"],
+        "model-index": [{"name": "CornBERT expression regressor", "results": [{
+            "task": {"type": "tabular-regression", "name": "log(TPM+1) per tissue from the promoter"},
+            "dataset": {"type": "custom", "name": str(job.targets)},
+            "metrics": [
+                {"type": "mse", "name": "validation MSE of log(TPM+1), best step", "value": round(best["loss"], 4)},
+                {"type": "mse_reduction", "name": "validation % reduction against tissue means",
+                 "value": round(reduction, 1)},
+            ],
+        }]}],
+    }  # fmt: skip
+    return f"""---
+{yaml.safe_dump(metadata, sort_keys=False).strip()}
+---
+# CornBERT expression regressor
 
 Predicts log(TPM+1) in {len(config.tissues)} tissues from a promoter sequence (the {encoder.get('max_position_embeddings', 0) - 2}
 BPE tokens nearest the gene; sequences are read 5'->3' toward the gene).
@@ -478,9 +500,19 @@ BPE tokens nearest the gene; sequences are read 5'->3' toward the gene).
 - Validation, last evaluation: {final:.4f}
 - Validation, best (step {best['step']}): {best['loss']:.4f}{' (these weights are saved)' if job.settings.keep_best else ''}
 - Validation, predicting each tissue's training mean: {reference:.4f}
-  (best reduction: {100 * (1 - best['loss'] / reference):.1f} %)
+  (best reduction: {reduction:.1f} %)
+Test figures with intervals: results/evaluation/metrics.tsv of the run (the test genes play no part here).
 
 ## Use
+With transformers alone (the folder ships its model code, modeling_cornbert.py, named in config.json):
+```python
+from transformers import AutoModel, AutoTokenizer
+model = AutoModel.from_pretrained("{job.model_dir}", trust_remote_code=True).eval()
+tokenizer = AutoTokenizer.from_pretrained("{job.model_dir}", trust_remote_code=True)  # left padding
+batch = tokenizer(["ACGT..."], padding=True, truncation=True, return_tensors="pt")
+log_tpm = model.to_log_scale(model(**batch))  # [n, {len(config.tissues)}]
+```
+or with this workflow's package:
 ```python
 from cornbert.regressor import load_regressor, predict_log
 model, tokenizer, tissues = load_regressor("{job.model_dir}")

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import torch
-from transformers import PretrainedConfig, RobertaConfig
+from transformers import RobertaConfig
 
 # RoBERTa numbers positions from pad_token_id + 1, so two slots go unused before the first real token.
 POSITION_OFFSET = 2
@@ -68,19 +67,3 @@ def roberta_config(
             f"tokenizer.max_length + {POSITION_OFFSET} = {max_length + POSITION_OFFSET}"
         )
     return config
-
-
-def position_ids(config: PretrainedConfig, attention_mask: torch.Tensor) -> torch.Tensor | None:
-    """The position ids every CornBERT forward pass uses: [batch, length], or None for RoBERTa's own numbering.
-
-    RoBERTa numbers positions from the first real token, so under left padding the gene-proximal token of a
-    promoter with fewer BPE tokens gets a lower position than that of a longer one. With `positions_from_gene`
-    the last (gene-proximal) token always gets the highest position, max_position_embeddings - 1, and each token
-    before it one less, so a motif at a given distance from the gene gets the same position embedding in every
-    promoter (what left padding is meant to achieve); pads get pad_token_id, like RoBERTa's own numbering.
-    """
-    if not getattr(config, "positions_from_gene", False):  # models saved before the option: RoBERTa's numbering
-        return None
-    length = attention_mask.shape[1]
-    positions = torch.arange(length, device=attention_mask.device) + config.max_position_embeddings - length
-    return torch.where(attention_mask.bool(), positions, config.pad_token_id)  # [B, L]

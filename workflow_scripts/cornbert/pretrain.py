@@ -24,9 +24,10 @@ import torch.nn.functional as F
 from transformers import PreTrainedTokenizerFast, RobertaForMaskedLM
 
 from cornbert import distributed, training
-from cornbert.artefacts import check_loaded, check_model_dir
+from cornbert.artefacts import check_loaded, check_model_dir, save_model_folder
 from cornbert.errors import InputError
-from cornbert.model import position_ids, roberta_config
+from cornbert.model import roberta_config
+from cornbert.modeling_cornbert import MASKED_LM_AUTO_MAP, gene_position_ids
 from cornbert.runtime import seed_everything
 from cornbert.tables import write_tsv
 from cornbert.token_store import HEADER, TokenStore, held_out, open_token_store
@@ -170,7 +171,7 @@ class MaskedLM:
 
     def write_outputs(self, result: training.Result) -> None:
         def write(folder: Path) -> None:
-            self.model.save_pretrained(folder)  # safetensors
+            save_model_folder(self.model, folder, MASKED_LM_AUTO_MAP)
             self.tokenizer.save_pretrained(folder)
 
         training.save_model(self.output_dir, write)
@@ -220,7 +221,7 @@ class MaskedLMLoss(torch.nn.Module):
 
     def forward(self, inputs, attention, masked, targets) -> torch.Tensor:
         """inputs, attention: [B, L]; masked: [M] flat indices (into B x L) of the masked tokens; targets: [M]."""
-        positions = position_ids(self.model.config, attention)
+        positions = gene_position_ids(self.model.config, attention)
         hidden = self.model.roberta(input_ids=inputs, attention_mask=attention, position_ids=positions)[0]  # [B, L, H]
         logits = self.model.lm_head(hidden.flatten(0, 1).index_select(0, masked))  # [M, V]
         return F.cross_entropy(logits.float(), targets, reduction="sum")
