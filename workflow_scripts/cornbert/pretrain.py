@@ -26,7 +26,7 @@ from transformers import PreTrainedTokenizerFast, RobertaForMaskedLM
 from cornbert import distributed, training
 from cornbert.artefacts import CARD_TAGS, check_loaded, check_model_dir, hub_card, save_model_folder
 from cornbert.errors import InputError
-from cornbert.model import roberta_config
+from cornbert.model import POSITION_OFFSET, roberta_config
 from cornbert.modeling_cornbert import MASKED_LM_AUTO_MAP, gene_position_ids
 from cornbert.runtime import seed_everything
 from cornbert.tables import write_tsv
@@ -201,13 +201,18 @@ class MaskedLM:
                              "value": round(held_out_loss, 4)}],
             }]}],
         }  # fmt: skip
+        numbering = (
+            "from the gene end (config `positions_from_gene`), so a motif at a given distance from the gene has the "
+            "same position in every left-padded promoter; stock RoBERTa would number them from the first real "
+            "token and give other outputs"
+            if getattr(config, "positions_from_gene", False)
+            else "from the first real token, as stock RoBERTa does (config `positions_from_gene` off)"
+        )
         return hub_card(metadata, f"""# CornBERT masked LM
 
 A RoBERTa masked LM of promoter DNA: {config.num_hidden_layers} layers, hidden {config.hidden_size},
-{config.num_attention_heads} heads, the {config.max_position_embeddings - 2} BPE tokens nearest the gene
-({len(self.tokenizer)}-token vocabulary). Positions are numbered from the gene end (config `positions_from_gene`:
-{getattr(config, "positions_from_gene", False)}), so a motif at a given distance from the gene has the same position in
-every left-padded promoter; stock RoBERTa would number them from the first real token and give other outputs.
+{config.num_attention_heads} heads, the {config.max_position_embeddings - POSITION_OFFSET} BPE tokens nearest the
+gene ({len(self.tokenizer)}-token vocabulary). Positions are numbered {numbering}.
 
 ## Training
 {len(self.train_index)} training and {len(self.eval_index)} held-out promoters, {self.steps} steps of
