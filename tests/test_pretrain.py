@@ -153,7 +153,8 @@ def test_held_out_loss_is_reported_and_model_saved(inputs, tmp_path):
     # Linear warm-up over 2 steps to the peak 1e-3, then linear decay towards 0 at step 6.
     assert list(metrics["learning_rate"]) == pytest.approx([0, 5e-4, 1e-3, 7.5e-4, 5e-4, 2.5e-4])
     assert sorted(os.listdir(tmp_path / "model")) == [
-        "config.json", "model.safetensors", "modeling_cornbert.py", "tokenizer.json", "tokenizer_config.json",
+        "README.md", "config.json", "model.safetensors", "modeling_cornbert.py", "tokenizer.json",
+        "tokenizer_config.json",
     ]  # fmt: skip
     assert len(load_tokenizer(tmp_path / "model")) == 405
     assert not (tmp_path / "checkpoints").exists()  # removed once the stage is complete

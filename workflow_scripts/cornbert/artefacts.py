@@ -11,6 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
+import yaml
 from safetensors import SafetensorError, safe_open
 
 from cornbert import modeling_cornbert
@@ -70,3 +71,13 @@ def save_model_folder(model, folder: Path, auto_map: dict[str, str]) -> None:
     model.config.auto_map = auto_map
     model.save_pretrained(folder)  # safetensors
     shutil.copyfile(modeling_cornbert.__file__, Path(folder) / "modeling_cornbert.py")
+
+
+# The Hub's tag for folders whose model code ships beside the weights (loaded with trust_remote_code=True).
+CARD_TAGS = ["cornbert", "dna", "promoter", "plants", "custom_code"]
+
+
+def hub_card(metadata: dict, body: str) -> str:
+    """A model card (README.md) in the Hub's format: `metadata` as YAML front matter, so the Hub and
+    `huggingface_hub.ModelCard` read its library, pipeline, license, tags and model-index metrics."""
+    return f"---\n{yaml.safe_dump(metadata, sort_keys=False).strip()}\n---\n{body}"

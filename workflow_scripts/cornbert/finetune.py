@@ -21,12 +21,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-import yaml
 from torch import nn
 from transformers import RobertaConfig
 
 from cornbert import distributed, training
-from cornbert.artefacts import check_model_dir, save_model_folder
+from cornbert.artefacts import CARD_TAGS, check_model_dir, hub_card, save_model_folder
 from cornbert.errors import InputError
 from cornbert.modeling_cornbert import REGRESSOR_AUTO_MAP
 from cornbert.regressor import CornBertRegressor, build_regressor, tokenize
@@ -459,12 +458,11 @@ def model_card(job, model, losses: pd.DataFrame, genes, best, reference: float, 
     settings = json.dumps(dataclasses.asdict(job.settings), indent=1)
     encoder = config.encoder
     reduction = 100 * (1 - best["loss"] / reference)
-    # The Hub's model-card metadata (YAML front matter), so hubs and `huggingface_hub.ModelCard` read the card.
     metadata = {
         "library_name": "transformers",
         "pipeline_tag": "tabular-regression",
         "license": "mit",
-        "tags": ["cornbert", "dna", "promoter", "gene-expression", "plants", "custom_code"],
+        "tags": [*CARD_TAGS, "gene-expression"],
         "model-index": [{"name": "CornBERT expression regressor", "results": [{
             "task": {"type": "tabular-regression", "name": "log(TPM+1) per tissue from the promoter"},
             "dataset": {"type": "custom", "name": str(job.targets)},
@@ -475,10 +473,7 @@ def model_card(job, model, losses: pd.DataFrame, genes, best, reference: float, 
             ],
         }]}],
     }  # fmt: skip
-    return f"""---
-{yaml.safe_dump(metadata, sort_keys=False).strip()}
----
-# CornBERT expression regressor
+    return hub_card(metadata, f"""# CornBERT expression regressor
 
 Predicts log(TPM+1) in {len(config.tissues)} tissues from a promoter sequence (the {encoder.get('max_position_embeddings', 0) - 2}
 BPE tokens nearest the gene; sequences are read 5'->3' toward the gene).
@@ -508,7 +503,8 @@ With transformers alone (the folder ships its model code, modeling_cornbert.py, 
 ```python
 from transformers import AutoModel, AutoTokenizer
 model = AutoModel.from_pretrained("{job.model_dir}", trust_remote_code=True).eval()
-tokenizer = AutoTokenizer.from_pretrained("{job.model_dir}", trust_remote_code=True)  # left padding
+# The tokenizer reads config.json first, whose class ships with the folder too; it pads and truncates on the left.
+tokenizer = AutoTokenizer.from_pretrained("{job.model_dir}", trust_remote_code=True)
 batch = tokenizer(["ACGT..."], padding=True, truncation=True, return_tensors="pt")
 log_tpm = model.to_log_scale(model(**batch))  # [n, {len(config.tissues)}]
 ```
@@ -529,7 +525,7 @@ laptop recipe's rates and 0.03 at the demo's third of them, where the seed still
 ```json
 {settings}
 ```
-"""
+""")
 
 
 def _main(job_path: str) -> None:

@@ -24,9 +24,9 @@ import torch.nn.functional as F
 from transformers import PreTrainedTokenizerFast, RobertaForMaskedLM
 
 from cornbert import distributed, training
-from cornbert.artefacts import check_loaded, check_model_dir, save_model_folder
+from cornbert.artefacts import CARD_TAGS, check_loaded, check_model_dir, hub_card, save_model_folder
 from cornbert.errors import InputError
-from cornbert.model import roberta_config
+from cornbert.model import POSITION_OFFSET, roberta_config
 from cornbert.modeling_cornbert import MASKED_LM_AUTO_MAP, gene_position_ids
 from cornbert.runtime import seed_everything
 from cornbert.tables import write_tsv
@@ -173,6 +173,7 @@ class MaskedLM:
         def write(folder: Path) -> None:
             save_model_folder(self.model, folder, MASKED_LM_AUTO_MAP)
             self.tokenizer.save_pretrained(folder)
+            (folder / "README.md").write_text(self.model_card(result.history[-1]["validation_loss"]))
 
         training.save_model(self.output_dir, write)
         rows = [{
@@ -185,6 +186,50 @@ class MaskedLM:
         write_tsv(pd.DataFrame(rows, columns=["step", "epoch", "learning_rate", "train_loss", "eval_loss"]),
                   self.metrics_path, index=False)  # fmt: skip
 
+
+    def model_card(self, held_out_loss: float) -> str:
+        config = self.model.config
+        metadata = {
+            "library_name": "transformers",
+            "pipeline_tag": "fill-mask",
+            "license": "mit",
+            "tags": [*CARD_TAGS, "roberta", "masked-lm"],
+            "model-index": [{"name": "CornBERT masked LM", "results": [{
+                "task": {"type": "fill-mask", "name": "masked-token prediction on promoter BPE tokens"},
+                "dataset": {"type": "custom", "name": str(self.store.path)},
+                "metrics": [{"type": "loss", "name": "held-out masked-LM cross-entropy (nats), last step",
+                             "value": round(held_out_loss, 4)}],
+            }]}],
+        }  # fmt: skip
+        numbering = (
+            "from the gene end (config `positions_from_gene`), so a motif at a given distance from the gene has the "
+            "same position in every left-padded promoter; stock RoBERTa would number them from the first real "
+            "token and give other outputs"
+            if getattr(config, "positions_from_gene", False)
+            else "from the first real token, as stock RoBERTa does (config `positions_from_gene` off)"
+        )
+        return hub_card(metadata, f"""# CornBERT masked LM
+
+A RoBERTa masked LM of promoter DNA: {config.num_hidden_layers} layers, hidden {config.hidden_size},
+{config.num_attention_heads} heads, the {config.max_position_embeddings - POSITION_OFFSET} BPE tokens nearest the
+gene ({len(self.tokenizer)}-token vocabulary). Positions are numbered {numbering}.
+
+## Training
+{len(self.train_index)} training and {len(self.eval_index)} held-out promoters, {self.steps} steps of
+{self.run.batch_size} sequences, masking {self.run.mlm_probability:.0%} of tokens, seed {self.run.seed}.
+Held-out masked-LM loss at the last step: {held_out_loss:.4f} (ln vocabulary = {math.log(len(self.tokenizer)):.2f}).
+
+## Use
+With transformers alone (the folder ships its model code, modeling_cornbert.py, named in config.json):
+```python
+from transformers import AutoModelForMaskedLM, AutoTokenizer
+model = AutoModelForMaskedLM.from_pretrained("{self.output_dir}", trust_remote_code=True).eval()
+tokenizer = AutoTokenizer.from_pretrained("{self.output_dir}")  # pads and truncates on the left
+batch = tokenizer(["ACGT..."], padding=True, truncation=True, return_tensors="pt")
+hidden = model(**batch, output_hidden_states=True).hidden_states[-1]  # [n, length, {config.hidden_size}]
+```
+`AutoModel.from_pretrained(..., trust_remote_code=True)` gives the encoder alone.
+""")
 
 def build_model(
     tokenizer: PreTrainedTokenizerFast, model_section: dict[str, Any], init_model_dir: str | None
