@@ -186,7 +186,6 @@ class MaskedLM:
         write_tsv(pd.DataFrame(rows, columns=["step", "epoch", "learning_rate", "train_loss", "eval_loss"]),
                   self.metrics_path, index=False)  # fmt: skip
 
-
     def model_card(self, held_out_loss: float) -> str:
         config = self.model.config
         metadata = {
@@ -230,6 +229,7 @@ hidden = model(**batch, output_hidden_states=True).hidden_states[-1]  # [n, leng
 ```
 `AutoModel.from_pretrained(..., trust_remote_code=True)` gives the encoder alone.
 """)
+
 
 def build_model(
     tokenizer: PreTrainedTokenizerFast, model_section: dict[str, Any], init_model_dir: str | None
