@@ -1,4 +1,5 @@
-"""Rule stack_models: a stack (CornBERT_stack, or the control baselines_stack) of its members by weights fitted on validation genes."""
+"""Rule stack_models: a stack (CornBERT_stack, or the control baselines_stack) of its members, by weights fitted
+on validation genes."""
 
 import logging
 

@@ -227,9 +227,9 @@ def evaluate(
 ) -> Evaluation:
     """Every metric of every model (see the module doc) with its bootstrap interval and replicate spread.
 
-    predictions: per model, one frame per replicate (as many for every model, or one for an ensemble), each holding the genes and tissues
-    of `observed` (the caller checks and names files). groups: resampling unit per test gene (cluster bootstrap),
-    None to resample genes.
+    predictions: per model, one frame per replicate (as many for every model, or one for an ensemble), each
+    holding the genes and tissues of `observed` (the caller checks and names files). groups: resampling unit per
+    test gene (cluster bootstrap), None to resample genes.
     """
     replicate_counts = {model: len(replicates) for model, replicates in predictions.items()}
     if len(set(replicate_counts.values()) - {1}) > 1:

@@ -40,8 +40,8 @@ def gene_position_ids(config: PretrainedConfig, attention_mask: torch.Tensor) ->
     return torch.where(attention_mask.bool(), positions, config.pad_token_id)  # [B, L]
 
 
-class CornBertModel(RobertaModel):
-    """The pretrained encoder, numbering positions from the gene unless given position ids."""
+class _GenePositions:
+    """Numbers positions from the gene unless the caller gives position ids (before the RoBERTa class in the MRO)."""
 
     def forward(self, input_ids=None, attention_mask=None, position_ids=None, **kwargs):
         if position_ids is None and attention_mask is not None:
@@ -49,13 +49,12 @@ class CornBertModel(RobertaModel):
         return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
 
 
-class CornBertForMaskedLM(RobertaForMaskedLM):
-    """The pretrained masked LM, numbering positions from the gene unless given position ids."""
+class CornBertModel(_GenePositions, RobertaModel):
+    """The pretrained encoder."""
 
-    def forward(self, input_ids=None, attention_mask=None, position_ids=None, **kwargs):
-        if position_ids is None and attention_mask is not None:
-            position_ids = gene_position_ids(self.config, attention_mask)
-        return super().forward(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids, **kwargs)
+
+class CornBertForMaskedLM(_GenePositions, RobertaForMaskedLM):
+    """The pretrained masked LM."""
 
 
 ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "gelu": nn.GELU}
