@@ -1,4 +1,5 @@
-# The study's comparison models, fitted on the same training genes as CornBERT and scored on the same test genes.
+# The study's comparison models, fitted on the same training genes as CornBERT and scored on the same test genes;
+# each saved as a folder that every tool loads (cornbert.fitted).
 
 
 rule fit_baseline:
@@ -7,6 +8,7 @@ rule fit_baseline:
         split="results/expression/split.tsv",
         promoters="results/expression/promoters.fa",
     output:
+        model=directory("results/baselines/rep{rep}/{baseline}"),
         predictions="results/predictions/rep{rep}/{baseline}.tsv",
     log:
         "logs/fit_baseline/rep{rep}/{baseline}.log",

@@ -162,6 +162,19 @@ def stack_member_predictions(wildcards):
     return [f"results/predictions/rep{wildcards.rep}/{model}.tsv" for model in STACK_MEMBERS[wildcards.stack]]
 
 
+def model_folder(model, rep):
+    """The saved folder of a fitted model (cornbert.fitted loads every kind)."""
+    if model in BASELINES:
+        return f"results/baselines/rep{rep}/{model}"
+    if model in STACK_MEMBERS:
+        return f"results/stacking/rep{rep}/{model}"
+    return finetuned_model_dir(model, rep)
+
+
+def stack_member_models(wildcards):
+    return [model_folder(model, wildcards.rep) for model in STACK_MEMBERS[wildcards.stack]]
+
+
 def evaluated_predictions():
     """Every replicate's test predictions of every model, model-major (the order load_test_set reads them in)."""
     replicates = range(1, config["evaluation"]["replicates"] + 1)
@@ -309,9 +322,13 @@ def finetuned_model(wildcards):
     return finetuned_model_dir(wildcards.model, wildcards.rep)
 
 
+def analysed_model(name):
+    """The first replicate of a model by name; `best`: the choice file (the tools resolve it to its folder)."""
+    return "results/best_model.json" if name == "best" else model_folder(name, 1)
+
+
 def motifs_model():
-    """The first replicate of the fine-tuned model named by motifs.model (CornBERT or CornBERT_scratch)."""
-    return finetuned_model_dir(config["motifs"]["model"], 1)
+    return analysed_model(config["motifs"]["model"])
 
 
 # --- compute resources ---------------------------------------------------------------------------------------

@@ -110,17 +110,43 @@ rule stack_models:
         targets="results/expression/targets.tsv",
         split="results/expression/split.tsv",
         predictions=stack_member_predictions,
+        models=stack_member_models,
     output:
+        model=directory("results/stacking/rep{rep}/{stack}"),
         predictions="results/predictions/rep{rep}/{stack}.tsv",
         weights="results/stacking/rep{rep}/{stack}.weights.tsv",
     log:
         "logs/stack_models/rep{rep}/{stack}.log",
+    wildcard_constraints:
+        stack="|".join(STACK_MEMBERS),
     conda:
-        "../envs/evaluate.yaml"
+        "../envs/ml.yaml"
     threads: rule_threads("stack_models")
     resources:
         **rule_resources("stack_models"),
     params:
         members=lambda wildcards: STACK_MEMBERS[wildcards.stack],
+        seed=replicate_seed,
     script:
         "../workflow_scripts/stack_models.py"
+
+
+rule choose_best_model:
+    input:
+        targets="results/expression/targets.tsv",
+        split="results/expression/split.tsv",
+        predictions=expand("results/predictions/rep1/{model}.tsv", model=evaluated_models()),
+        models=[model_folder(model, 1) for model in evaluated_models()],
+    output:
+        choice="results/best_model.json",
+    log:
+        "logs/choose_best_model/all.log",
+    conda:
+        "../envs/evaluate.yaml"
+    threads: rule_threads("choose_best_model")
+    resources:
+        **rule_resources("choose_best_model"),
+    params:
+        models=evaluated_models(),
+    script:
+        "../workflow_scripts/choose_best_model.py"

@@ -1,10 +1,10 @@
-# In-silico mutagenesis of the fine-tuned model (its first replicate): which promoter positions its predictions
-# depend on.
+# In-silico mutagenesis of `analysis_model` (default: the best by validation error): which promoter positions its
+# predictions depend on, and which it cannot see.
 
 
 rule compute_importance:
     input:
-        model="results/finetune/pretrained/rep1/model",
+        model=analysed_model(config["analysis_model"]),
         targets="results/expression/targets.tsv",
         split="results/expression/split.tsv",
         promoters="results/expression/promoters.fa",

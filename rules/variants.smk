@@ -1,10 +1,10 @@
 # What breeders ask the model: the predicted effect of their alleles (VCFs under `variants`) and of every single
-# edit of chosen promoters (`saturation`), with the fine-tuned model's first replicate.
+# edit of chosen promoters (`saturation`), with `analysis_model` (default: the best by validation error).
 
 
 rule predict_variant_effects:
     input:
-        model="results/finetune/pretrained/rep1/model",
+        model=analysed_model(config["analysis_model"]),
         vcf=lambda wildcards: config["variants"][wildcards.name],
         fasta=lambda wildcards: genome_source(EXPRESSION["genome"], "fasta"),
         gff=lambda wildcards: genome_source(EXPRESSION["genome"], "gff"),
@@ -34,7 +34,7 @@ rule predict_variant_effects:
 
 rule saturate_promoters:
     input:
-        model="results/finetune/pretrained/rep1/model",
+        model=analysed_model(config["analysis_model"]),
         promoters="results/expression/promoters.fa",
     output:
         table="results/saturation/saturation.tsv",

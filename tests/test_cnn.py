@@ -73,8 +73,8 @@ def test_both_strands_are_read_at_the_same_place():
     model = cnn.PromoterCnn(len(TISSUES), cnn.CnnConfig(**SMALL)).eval()
     rng = np.random.default_rng(0)
     forward = ["".join(rng.choice(list("ACGTN"), 160)) for _ in range(4)]
-    x = cnn.one_hot(cnn.encode(forward, multiple=8), torch.device("cpu"))
-    x_rc = cnn.one_hot(cnn.encode([reverse_complement(s) for s in forward], multiple=8), torch.device("cpu"))
+    x = cnn.one_hot(cnn.encode(forward, cnn.padded_length(forward, 8)), torch.device("cpu"))
+    x_rc = cnn.one_hot(cnn.encode([reverse_complement(s) for s in forward], cnn.padded_length(forward, 8)), torch.device("cpu"))
     with torch.no_grad():
         torch.testing.assert_close(model.features(x_rc), model.features(x).flip(-1))
         # and the prediction still knows which end is the gene's
@@ -83,7 +83,7 @@ def test_both_strands_are_read_at_the_same_place():
 
 def test_early_stopping_restores_the_best_epoch(planted):
     targets, split, sequences = planted
-    codes = cnn.encode(sequences, multiple=8)
+    codes = cnn.encode(sequences, cnn.padded_length(sequences, 8))
     y = targets.to_numpy()
     train, validation = np.flatnonzero(split.eq("train"))[:60], np.flatnonzero(split.eq("validation"))
     # 60 training genes and a high learning rate: the validation error turns up after a few epochs

@@ -140,7 +140,7 @@ def test_ism_effects_of_all_tissues_equal_the_per_tissue_effect_tracks():
         return np.array([[sum(w[i, "ACGT".index(b)] for i, b in enumerate(s) if b in "ACGT") for w in weights]
                          for s in batch])  # fmt: skip
 
-    table = saturate("g1", "ACGTNACGTTGA", predict, tissues)
+    table = saturate("g1", "ACGTNACGTTGA", predict, tissues, reads=12)
     effects = effect_array(table, tissues)  # [12, 4, 3]
     assert effects.shape == (12, 4, 3)
     for t, tissue in enumerate(tissues):

@@ -1,4 +1,4 @@
-"""Mutagenesis heatmap of the fine-tuned CornBERT on test-gene promoters (batched inference)."""
+"""Mutagenesis heatmap of any saved model (analysis_model, default the best) on test-gene promoters."""
 
 import logging
 
@@ -8,7 +8,7 @@ import torch
 from cornbert.fasta import read_fasta, sequences_for
 from cornbert.importance import ImportanceConfig, hottest_distance, mutation_importance
 from cornbert.plots import plot_importance
-from cornbert.regressor import load_regressor, predict_log
+from cornbert.predict import load_predictor
 from cornbert.runtime import run_entry, seed_everything
 from cornbert.tables import check_split, read_split, read_targets, write_tsv
 
@@ -27,7 +27,7 @@ def main(smk) -> None:
     genes = sorted(rng.choice(test_genes, size=min(config.genes, len(test_genes)), replace=False))
     sequences = sequences_for(genes, read_fasta(smk.input.promoters), smk.input.promoters)
 
-    model, tokenizer, tissues = load_regressor(smk.input.model)
+    predict, _, reads = load_predictor(smk.input.model, batch_size=config.batch_size)
     log.info(
         "mutagenesis of %d test genes, L in %s, %d positions x %d draws each",
         len(genes),
@@ -36,10 +36,12 @@ def main(smk) -> None:
         config.draws,
     )
 
-    def predict(batch: list[str]) -> np.ndarray:
-        return predict_log(model, tokenizer, batch, batch_size=config.batch_size)
-
-    table = mutation_importance(sequences, predict, config, seed=smk.params.seed)
+    table = mutation_importance(sequences, predict, config, seed=smk.params.seed, reads=reads)
+    unread = int(table["n_unread"].sum())
+    if unread:
+        log.warning("%d of %d mutations lie beyond what the model reads (%d to %d bp of these promoters): their "
+                    "change is no verdict (column n_unread; grey in the heatmap)", unread, int(table["n"].sum()),
+                    min(reads(sequences)), max(reads(sequences)))  # fmt: skip
     write_tsv(table, smk.output.table, index=False)
     log.info(
         "largest mean |change| at %d-%d bp from the gene",

@@ -14,7 +14,6 @@ from pathlib import Path
 import yaml
 from safetensors import SafetensorError, safe_open
 
-from cornbert import modeling_cornbert
 from cornbert.errors import InputError
 
 REBUILD = "rerun the rule that wrote it (delete the file first) or copy it again"
@@ -68,6 +67,8 @@ def save_model_folder(model, folder: Path, auto_map: dict[str, str]) -> None:
     """`save_pretrained`, with cornbert/modeling_cornbert.py beside the weights and named in config.json's
     `auto_map`: stock transformers then loads the folder (trust_remote_code=True) as the workflow does, with
     positions numbered from the gene, where its own RoBERTa would number them from the first real token."""
+    from cornbert import modeling_cornbert  # torch and transformers: only where a transformer is saved
+
     model.config.auto_map = auto_map
     model.save_pretrained(folder)  # safetensors
     shutil.copyfile(modeling_cornbert.__file__, Path(folder) / "modeling_cornbert.py")

@@ -21,13 +21,18 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from safetensors.torch import load_file, save_file
+
 from cornbert import distributed, training
+from cornbert.artefacts import safetensors_keys
+from cornbert.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +62,6 @@ class CnnConfig:
             raise ValueError("baselines.cnn: channels, kernel_sizes and pool_sizes need one entry per block each")
         if any(k % 2 == 0 for k in self.kernel_sizes):
             raise ValueError(f"baselines.cnn.kernel_sizes must be odd, got {self.kernel_sizes}")
-
-
-@dataclass
-class FittedCnn:
-    model: PromoterCnn
-    mean: np.ndarray  # [T] training-gene mean of log(TPM+1)
-    std: np.ndarray  # [T]
-    history: list[dict]  # per epoch: epoch, train_mse, validation_mse (both on the log(TPM+1) scale)
-    best_epoch: int
 
 
 class PromoterCnn(nn.Module):
@@ -101,16 +97,66 @@ class PromoterCnn(nn.Module):
         return self.head(pooled.flatten(1))  # [B, T]
 
 
-def encode(sequences: Sequence[str], multiple: int) -> torch.Tensor:
-    """Base codes [N, L] (int8; 4 = N or padding), left-padded to a common length that is a multiple of `multiple`.
+class FittedCnn:
+    """A trained CNN_onehot: reads the `length` gene-proximal bases of a promoter (the training promoters' padded
+    length), the unit the rest of the workflow predicts with and saves (cornbert.fitted)."""
+
+    kind = "CNN_onehot"
+
+    def __init__(self, model: PromoterCnn, config: CnnConfig, tissues: Sequence[str], length: int, mean: np.ndarray,
+                 std: np.ndarray, history: list[dict] | None = None, best_epoch: int = 0):  # fmt: skip
+        self.model, self.config, self.tissues, self.length = model, config, list(tissues), length
+        self.mean, self.std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)  # [T] each
+        self.history = history or []  # per epoch: epoch, train_mse, validation_mse (log(TPM+1) scale)
+        self.best_epoch = best_epoch
+        self.batch_size = 256
+
+    def configure(self, batch_size: int, device: str) -> None:
+        device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.model.to(device)
+
+    def predict(self, sequences: Sequence[str]) -> np.ndarray:
+        codes = encode(list(sequences), self.length)
+        return predict_standardised(self.model, codes, self.batch_size) * self.std + self.mean
+
+    def reads(self, sequences: Sequence[str]) -> np.ndarray:
+        return np.array([min(len(s), self.length) for s in sequences], dtype=np.int64)
+
+    def save_files(self, folder: Path) -> dict:
+        save_file({k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()},
+                  folder / "model.safetensors")  # fmt: skip
+        return {"config": asdict(self.config), "length": self.length, "mean": self.mean.tolist(),
+                "std": self.std.tolist(), "best_epoch": self.best_epoch, "history": self.history}  # fmt: skip
+
+    @classmethod
+    def load_files(cls, folder: Path, settings: dict, tissues: list[str]) -> FittedCnn:
+        config = CnnConfig(**settings["config"])
+        model = PromoterCnn(len(tissues), config)
+        path = folder / "model.safetensors"
+        safetensors_keys(path)
+        try:
+            model.load_state_dict(load_file(path))
+        except RuntimeError as error:
+            raise InputError(path, f"weights do not fit a CNN_onehot of this config ({str(error).splitlines()[0]})") from None
+        model.eval()
+        return cls(model, config, tissues, settings["length"], np.array(settings["mean"]), np.array(settings["std"]),
+                   settings.get("history"), settings.get("best_epoch", 0))  # fmt: skip
+
+
+def padded_length(sequences: Sequence[str], multiple: int) -> int:
+    """The longest sequence's length, rounded up to a multiple of the total pooling."""
+    return math.ceil(max(len(s) for s in sequences) / multiple) * multiple
+
+
+def encode(sequences: Sequence[str], length: int) -> torch.Tensor:
+    """Base codes [N, length] (int8; 4 = N or padding): left-padded, or cut to the `length` gene-proximal bases.
 
     Left, because the gene end is on the right: every base keeps its distance from the gene."""
-    longest = max(len(s) for s in sequences)
-    length = math.ceil(longest / multiple) * multiple
     codes = np.full((len(sequences), length), 4, dtype=np.int8)
     for i, sequence in enumerate(sequences):
-        if sequence:
-            codes[i, length - len(sequence) :] = BASE_CODE[np.frombuffer(sequence.encode(), dtype=np.uint8)]
+        kept = sequence[-length:] if sequence else ""
+        if kept:
+            codes[i, length - len(kept) :] = BASE_CODE[np.frombuffer(kept.encode(), dtype=np.uint8)]
     return torch.from_numpy(codes)
 
 
@@ -139,6 +185,7 @@ def fit(
     y_validation: np.ndarray,
     config: CnnConfig,
     seed: int,
+    tissues: Sequence[str] | None = None,
 ) -> FittedCnn:
     """Train on the training genes, keep the weights of the epoch with the lowest validation MSE of log(TPM+1)."""
     torch.manual_seed(seed)
@@ -161,7 +208,8 @@ def fit(
                for number, row in enumerate(result.evaluations(), start=1)]  # fmt: skip
     log.info("CNN_onehot: best epoch %d of %d (validation MSE %.4f)", result.best_step // epoch, len(history),
              result.best_loss)  # fmt: skip
-    return FittedCnn(model, mean, std, history, result.best_step // epoch)
+    tissues = list(tissues) if tissues is not None else [f"tissue{t}" for t in range(y_train.shape[1])]
+    return FittedCnn(model, config, tissues, train_codes.shape[1], mean, std, history, result.best_step // epoch)
 
 
 class _Fit:
@@ -195,20 +243,20 @@ class _Fit:
         return mse_log(self.model, self.validation_codes, self.y_validation, self.mean, self.std)
 
     def write_outputs(self, result: training.Result) -> None:
-        pass  # the fitted model is returned; rule fit_baseline writes its predictions
+        pass  # the fitted model is returned; rule fit_baseline saves it
 
 
-def fit_predict(
+def fit_model(
     fit_sequences: Sequence[str],
     y_fit: np.ndarray,
     is_validation: np.ndarray,
-    test_sequences: Sequence[str],
+    tissues: Sequence[str],
     config: CnnConfig,
     seed: int,
     threads: int = 1,
-) -> np.ndarray:
+) -> FittedCnn:
     """Fit on the genes of `fit_sequences` (targets `y_fit` [N, T]; `is_validation` marks the early-stopping genes,
-    all False: a seeded `validation_fraction` of them is carved out) and predict log(TPM+1) [M, T] for the test."""
+    all False: a seeded `validation_fraction` of them is carved out)."""
     torch.set_num_threads(threads)
     # cuBLAS is deterministic only with a fixed workspace; must be set before CUDA starts.
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
@@ -222,8 +270,6 @@ def fit_predict(
         is_validation = np.zeros(len(y_fit), dtype=bool)
         is_validation[carved] = True
         log.info("CNN_onehot: the split has no validation genes; carved %d of the training genes", n_validation)
-    codes = encode([*fit_sequences, *test_sequences], multiple=math.prod(config.pool_sizes))
-    fit_codes, test_codes = codes[: len(fit_sequences)], codes[len(fit_sequences) :]
+    codes = encode(fit_sequences, padded_length(fit_sequences, math.prod(config.pool_sizes)))
     held_out = torch.tensor(is_validation)
-    fitted = fit(fit_codes[~held_out], y_fit[~is_validation], fit_codes[held_out], y_fit[is_validation], config, seed)
-    return predict_standardised(fitted.model, test_codes) * fitted.std + fitted.mean
+    return fit(codes[~held_out], y_fit[~is_validation], codes[held_out], y_fit[is_validation], config, seed, tissues)

@@ -8,7 +8,10 @@ and draws within each (distance bin, L) cell. A mutation's distance is that of i
 distance d covers [d, d + bin_size), so the first row (0) holds distances 1 to bin_size - 1.
 
 The algorithm only needs a `predict(sequences) -> array [n, tissues]`, so it is tested with a pure-Python scorer
-and run on the fine-tuned model by the rule.
+and run on any saved model by the rule. With the model's `reads(sequences)` (cornbert.fitted), each cell also
+counts the mutations whose centre lies beyond what the model reads of that promoter (`n_unread`): their change is
+zero because the model cannot see them, not because the bases do not matter, and the heatmap greys cells that
+hold only such mutations.
 """
 
 from __future__ import annotations
@@ -66,25 +69,32 @@ def mutations(sequence: str, config: ImportanceConfig, rng: np.random.Generator)
 
 
 def mutation_importance(
-    sequences: Sequence[str], predict: Predict, config: ImportanceConfig, seed: int
+    sequences: Sequence[str], predict: Predict, config: ImportanceConfig, seed: int,
+    reads: Callable[[list[str]], np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Table (distance, L, mean_abs_change, n): distance = lower edge of the bin, n = mutations averaged."""
+    """Table (distance, L, mean_abs_change, n, n_unread): distance = lower edge of the bin, n = mutations averaged,
+    n_unread = those beyond what the model reads (`reads`; without it, none are counted as unread)."""
     rng = np.random.default_rng(seed)
-    distances, lengths, changes = [], [], []
-    for sequence in tqdm(sequences, desc="mutagenesis", unit="gene", mininterval=5):
+    read = reads(list(sequences)) if reads is not None else [len(s) for s in sequences]
+    distances, lengths, changes, unread = [], [], [], []
+    for sequence, window in tqdm(zip(sequences, read), total=len(sequences), desc="mutagenesis", unit="gene",
+                                 mininterval=5):  # fmt: skip
         mutants, keys = mutations(sequence, config, rng)
         predicted = np.asarray(predict([sequence, *mutants]))  # [1 + mutants, tissues], the original first
         change = np.abs(predicted[1:] - predicted[0]).mean(axis=1)
         distances += [d for d, _ in keys]
         lengths += [length for _, length in keys]
+        unread += [d > window for d, _ in keys]
         changes.append(change)
     frame = pd.DataFrame({
-        "distance": np.asarray(distances) // config.bin_size * config.bin_size,
+        "distance": np.asarray(distances, dtype=np.int64) // config.bin_size * config.bin_size,
         "L": lengths,
         "abs_change": np.concatenate(changes) if changes else [],
+        "unread": np.asarray(unread, dtype=np.int64),
     })  # fmt: skip
-    table = frame.groupby(["distance", "L"]).abs_change.agg(["mean", "size"]).reset_index()
-    return table.rename(columns={"mean": "mean_abs_change", "size": "n"})
+    table = frame.groupby(["distance", "L"]).agg(mean_abs_change=("abs_change", "mean"), n=("abs_change", "size"),
+                                                  n_unread=("unread", "sum")).reset_index()  # fmt: skip
+    return table
 
 
 def hottest_distance(table: pd.DataFrame) -> int:

@@ -357,3 +357,15 @@ def load_test_set(
     predictions = {model: [read_model_predictions(next(paths), observed) for _ in range(replicates)]
                    for model in models}  # fmt: skip
     return EvaluationData(observed, predictions, read_groups(split_path, observed.index))
+
+
+def choose_best(validation_mse: Mapping[str, float], folders: Mapping[str, str]) -> dict:
+    """The best-model choice (results/best_model.json): the model with the lowest validation MSE of log(TPM+1).
+    Never a test figure: the test genes stay the judge of every model, including the chosen one."""
+    scored = {name: value for name, value in validation_mse.items() if np.isfinite(value)}
+    if not scored:
+        raise ValueError("no model has a validation error to choose by (a split without validation genes)")
+    best = min(scored, key=scored.get)
+    return {"model": best, "folder": str(folders[best]),
+            "criterion": "lowest MSE of log(TPM+1) on the validation genes (the stacks' out of fold)",
+            "validation_mse_log": {name: round(float(value), 6) for name, value in validation_mse.items()}}  # fmt: skip

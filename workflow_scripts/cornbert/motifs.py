@@ -102,7 +102,8 @@ def attributions(
     hots, deltas = [], []
     for gene_id, sequence in zip(gene_ids, sequences, strict=True):
         prefix, proximal = sequence[:-window], sequence[-window:]
-        table = saturate(gene_id, proximal, lambda mutants: predict([prefix + m for m in mutants]), tissues)
+        # Every window position counts as read here; run() says how many of them the model reads.
+        table = saturate(gene_id, proximal, lambda mutants: predict([prefix + m for m in mutants]), tissues, window)
         deltas.append(effect_array(table, tissues))
         hots.append(one_hot(proximal))
     return np.stack(hots).astype(np.float32), np.stack(deltas).astype(np.float32)
@@ -126,13 +127,14 @@ def targets(settings: MotifSettings) -> list[tuple[str, str | None, bool]]:
 
 
 def save_attributions(path: str | Path, gene_ids: Sequence[str], hots: np.ndarray, hypothetical: np.ndarray,
-                      tissue: str | None, deltas: np.ndarray, tissues: Sequence[str]) -> None:  # fmt: skip
-    """The main attribution (one-hot, hypothetical contributions, its tissue) and every ISM effect, so that other
-    contrasts can be computed without the model."""
+                      tissue: str | None, deltas: np.ndarray, tissues: Sequence[str],
+                      model_reads: np.ndarray) -> None:  # fmt: skip
+    """The main attribution (one-hot, hypothetical contributions, its tissue), every ISM effect, so that other
+    contrasts can be computed without the model, and per gene the window's bases the model reads."""
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:  # a file object: savez would append .npz to a path
         np.savez_compressed(handle, gene_ids=np.asarray(gene_ids, dtype=str), one_hot=hots,
                             hypothetical=hypothetical, tissue=np.asarray(tissue or ""), ism_delta=deltas,
-                            tissues=np.asarray(tissues, dtype=str))  # fmt: skip
+                            tissues=np.asarray(tissues, dtype=str), model_reads=model_reads)  # fmt: skip
 
 
 def load_attributions(path: str | Path) -> tuple[list[str], np.ndarray, np.ndarray, str | None]:
@@ -303,7 +305,10 @@ def run(model: str | Path, promoters: Mapping[str, str], fasta: str | Path, spli
     from cornbert.predict import load_predictor
 
     genes = choose_genes(split, promoters, fasta, settings.genes, settings.window, seed)
-    predict, tissues, _ = load_predictor(model, settings.batch_size, device)
+    predict, tissues, reads = load_predictor(model, settings.batch_size, device)
+    # Bases of the window the model reads, per gene: beyond them every substitution has no effect (no attribution).
+    read = np.minimum(reads([promoters[g] for g in genes]), settings.window)
+    log.info("the model reads %d to %d of the window's %d gene-proximal bp", read.min(), read.max(), settings.window)
     for key, asked in (("motifs.tissue", [settings.tissue] if settings.tissue else []),
                        ("motifs.contrasts", settings.contrasts)):  # fmt: skip
         unknown = [t for t in asked if t not in tissues]
@@ -323,13 +328,13 @@ def run(model: str | Path, promoters: Mapping[str, str], fasta: str | Path, spli
         log.info("TF-MoDISco on %s: %d motifs (%d raising, %d lowering expression)", label, len(found),
                  len(positive), len(negative))  # fmt: skip
     match_jaspar(motifs, settings.jaspar_release, settings.tax_group, settings.matches)
-    table = motif_table(motifs, settings.matches)
+    table = motif_table(motifs, settings.matches).assign(model_reads_bp=int(read.min()))
     for motif in motifs:
         best = motif.matches[0]
         log.info("%s %s: %d seqlets, best JASPAR match %s %s (q = %.2g)", motif.name, motif.consensus,
                  motif.n_seqlets, best["id"], best["name"], best["qvalue"])  # fmt: skip
     main, positive, negative = searches[0]  # the main search; contrasts are in the table and logos
-    save_attributions(attributions_path, genes, hots, main, settings.tissue, deltas, tissues)
+    save_attributions(attributions_path, genes, hots, main, settings.tissue, deltas, tissues, read)
     with atomic_path(modisco_path) as tmp:
         save_hdf5(tmp, positive or None, negative or None, settings.seqlet_window)
     plot_logos(motifs, logos_path)

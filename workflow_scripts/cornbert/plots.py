@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from matplotlib.colors import ListedColormap  # noqa: E402
 
 from cornbert.metrics import ALL, ERROR_METRICS  # noqa: E402
 from cornbert.runtime import atomic_path  # noqa: E402
@@ -128,6 +129,14 @@ def plot_importance(table: pd.DataFrame, bin_size: int, path: str | Path) -> Non
         origin="lower",
         extent=(grid.columns.min() - 0.5, grid.columns.max() + 0.5, grid.index.min(), grid.index.max() + bin_size),
     )
+    if "n_unread" in table:
+        # Cells whose every mutation lies beyond what the model reads: no verdict, so grey, not dark.
+        blind = table.assign(blind=table["n_unread"] >= table["n"]).pivot(index="distance", columns="L", values="blind")
+        shade = np.ma.masked_where(~blind.reindex_like(grid).fillna(False).to_numpy(bool), np.ones(grid.shape))
+        axis.imshow(shade, aspect="auto", cmap=ListedColormap(["0.75"]), origin="lower", extent=image.get_extent())
+        if blind.to_numpy().any():
+            axis.text(0.02, 0.98, "grey: beyond what the model reads", transform=axis.transAxes, va="top",
+                      fontsize=8, color="0.3")  # fmt: skip
     axis.set_xticks(grid.columns)
     axis.set_xlabel("length L of the replaced sequence (bp)")
     axis.set_ylabel("distance upstream of the gene (bp)")

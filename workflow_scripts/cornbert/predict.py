@@ -1,6 +1,6 @@
 """`cornbert-predict`: predicted expression per tissue for your own promoter sequences.
 
-    cornbert-predict --model results/finetune/pretrained/rep1/model --fasta my_promoters.fa --output predictions.tsv
+    cornbert-predict --model best --fasta my_promoters.fa --output predictions.tsv
     cornbert-predict --model results/finetune/pretrained/rep1/model --genome my.fa.gz --gff my.gff3 --output predictions.tsv
 
 --fasta: one promoter per record, read 5'->3' toward the gene (the layout of results/promoters/*.fa), ideally as
@@ -24,7 +24,7 @@ import torch
 
 from cornbert.errors import InputError
 from cornbert.fasta import read_fasta
-from cornbert.regressor import load_regressor, predict_log
+from cornbert.fitted import load_model
 from cornbert.runtime import configure_logging, fail_cleanly
 from cornbert.tables import write_predictions
 from cornbert.tokenizer import bases_read
@@ -38,21 +38,11 @@ Predictor = Callable[[Sequence[str]], np.ndarray]
 def load_predictor(
     model_dir: str | Path, batch_size: int = 32, device: str = "auto"
 ) -> tuple[Predictor, list[str], Callable[[Sequence[str]], np.ndarray]]:
-    """A batched `predict(sequences) -> [n, tissues]` of log(TPM+1) on `device` (auto: GPU if present), the model's
-    tissues, and `reads(sequences)`: how many gene-proximal bases of each sequence the model reads."""
-    model, tokenizer, tissues = load_regressor(model_dir)
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    model.to(device)
-    log.info("loaded %s (%d tissues) on %s", model_dir, len(tissues), device)
-
-    def predict(sequences: Sequence[str]) -> np.ndarray:
-        return predict_log(model, tokenizer, list(sequences), batch_size=batch_size)
-
-    def reads(sequences: Sequence[str]) -> np.ndarray:
-        return bases_read(tokenizer, list(sequences))
-
-    return predict, tissues, reads
+    """A batched `predict(sequences) -> [n, tissues]` of log(TPM+1) of any saved model (cornbert.fitted: a
+    fine-tuned transformer on `device`, auto: GPU if present; a baseline; a stack; `best`), the model's tissues,
+    and `reads(sequences)`: how many gene-proximal bases of each sequence the model reads."""
+    model = load_model(model_dir, batch_size, device)
+    return model.predict, list(model.tissues), model.reads
 
 
 def predict_sequences(
@@ -86,8 +76,14 @@ def check_dna(sequences: dict[str, str], path: str | Path) -> None:
         raise InputError(path, f"{len(bad)} sequence(s) with letters other than A, C, G, T, N, e.g. {bad[0]!r}")
 
 
+MODEL_HELP = ("any saved model folder (results/finetune/<variant>/rep<N>/model, results/baselines/rep<N>/<baseline>, "
+              "results/stacking/rep<N>/<stack>) or `best`: the one with the lowest validation error "
+              "(results/best_model.json, run from the workflow's directory)")
+
+
 def add_model_arguments(parser, batch_size: int) -> None:
-    """--batch-size, --device and --threads: the same for every command that runs a fine-tuned model."""
+    """--model, --batch-size, --device and --threads: the same for every command that runs a model."""
+    parser.add_argument("--model", required=True, help=MODEL_HELP)
     parser.add_argument("--batch-size", type=int, default=batch_size, help=f"sequences per forward pass (default {batch_size})")
     parser.add_argument("--device", default="auto", help="auto (GPU if present), cpu, cuda or cuda:N")
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (default: PyTorch's choice)")
@@ -117,9 +113,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="cornbert-predict",
         description=__doc__.split("\n\n")[0],
-        epilog="Example: cornbert-predict --model results/finetune/pretrained/rep1/model --fasta promoters.fa --output out.tsv",
+        epilog="Example: cornbert-predict --model best --fasta promoters.fa --output out.tsv",
     )
-    parser.add_argument("--model", required=True, help="fine-tuned model directory (results/finetune/<variant>/rep<N>/model)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--fasta", help="promoter FASTA, 5'->3' toward the gene (plain or gzip)")
     source.add_argument("--genome", help="genome FASTA (plain, gzip or bgzip); needs --gff")

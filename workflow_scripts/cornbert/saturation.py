@@ -1,13 +1,15 @@
 """`cornbert-saturate`: every single-base substitution of a gene's promoter, its predicted effect per tissue, and
 the edits that change one tissue most while changing the others least.
 
-    cornbert-saturate --model results/finetune/pretrained/rep1/model --fasta results/expression/promoters.fa \\
+    cornbert-saturate --model best --fasta results/expression/promoters.fa \\
         --genes Zm00001eb000010,Zm00001eb000020 --tissue endosperm --output-dir saturation/
 
 Writes into the output directory:
   saturation.tsv   one row per gene x position x alternative base x tissue: gene_id, index (0-based, promoter
                    read 5'->3' toward the gene), distance (bp upstream of the gene, cornbert.fasta.distance_from_gene),
-                   ref, alt, tissue, ref_log, alt_log (predicted log(TPM+1)), delta = alt_log - ref_log;
+                   ref, alt, tissue, ref_log, alt_log (predicted log(TPM+1)), delta = alt_log - ref_log, and
+                   model_reads: whether the position lies within the gene-proximal bases the model reads (outside,
+                   a delta of zero is no verdict on the edit; the figure greys that stretch);
   top_edits.tsv    per gene, chosen tissue (every tissue when none is chosen) and direction (raise, lower), the
                    `top` edits ranked by specificity: for `raise`, delta in the tissue minus the mean |delta| over
                    the other tissues; for `lower`, -delta minus that mean. So an edit ranks high when it moves the
@@ -37,7 +39,7 @@ log = logging.getLogger("cornbert")
 
 BASES = "ACGT"
 ZOOM = 300  # bp next to the gene shown as letters: most plant promoter elements sit there
-COLUMNS = ["gene_id", "index", "distance", "ref", "alt", "tissue", "ref_log", "alt_log", "delta"]
+COLUMNS = ["gene_id", "index", "distance", "ref", "alt", "tissue", "ref_log", "alt_log", "delta", "model_reads"]
 EDIT_COLUMNS = [
     "gene_id", "tissue", "direction", "rank", "index", "distance", "ref", "alt", "delta", "mean_abs_delta_other",
     "specificity",
@@ -55,8 +57,8 @@ def substitutions(sequence: str) -> tuple[list[str], list[tuple[int, str]]]:
     return mutants, keys
 
 
-def saturate(gene_id: str, sequence: str, predict: Predictor, tissues: Sequence[str]) -> pd.DataFrame:
-    """Tidy effects (COLUMNS) of every substitution of one promoter."""
+def saturate(gene_id: str, sequence: str, predict: Predictor, tissues: Sequence[str], reads: int) -> pd.DataFrame:
+    """Tidy effects (COLUMNS) of every substitution of one promoter, of which the model reads `reads` bases."""
     mutants, keys = substitutions(sequence)
     predicted = np.asarray(predict([sequence, *mutants]))  # [1 + mutants, tissues], the original first
     ref_log, alt_log = predicted[0], predicted[1:]
@@ -73,6 +75,7 @@ def saturate(gene_id: str, sequence: str, predict: Predictor, tissues: Sequence[
         "alt_log": alt_log.ravel(),
     })  # fmt: skip
     table["delta"] = table["alt_log"] - table["ref_log"]
+    table["model_reads"] = table["distance"] <= reads
     return table[COLUMNS]
 
 
@@ -133,6 +136,10 @@ def plot_saturation(table: pd.DataFrame, gene_id: str, sequence: str, tissue: st
     track.fill_between(-distance, -strongest, strongest, color="lightgrey", step="mid", label="largest |Δ| of a substitution")
     track.plot(-distance, contribution, color="black", linewidth=0.8, label="base contribution (−mean Δ)")
     track.axvspan(-min(ZOOM, length), 0, color="tab:orange", alpha=0.08, label=f"zoomed below: {min(ZOOM, length)} bp")
+    unread = part_unread(table, gene_id)
+    if unread:
+        track.axvspan(-length - 0.5, -(length - unread) - 0.5, color="0.6", alpha=0.3,
+                      label=f"beyond what the model reads: {unread} bp")  # fmt: skip
     track.axhline(0, color="grey", linewidth=0.5)
     track.set_xlim(-length - 0.5, 0)
     track.set_ylabel("Δ log(TPM+1)")
@@ -172,6 +179,12 @@ def plot_saturation(table: pd.DataFrame, gene_id: str, sequence: str, tissue: st
     save(figure, path)
 
 
+def part_unread(table: pd.DataFrame, gene_id: str) -> int:
+    """Positions of a gene's promoter beyond what the model reads."""
+    part = table[table["gene_id"] == gene_id]
+    return int(part.loc[~part["model_reads"], "index"].nunique())
+
+
 def figure_name(gene_id: str) -> str:
     """File name of a gene's figure: its ID with anything but letters, digits, '.', '_' and '-' as '_'."""
     return re.sub(r"[^A-Za-z0-9._-]", "_", gene_id) + ".png"
@@ -183,10 +196,11 @@ def run(model: str, promoters: Mapping[str, str], fasta: str | Path, genes: Sequ
     missing = [g for g in genes if g not in promoters]
     if missing:
         raise InputError(fasta, f"no promoter for {len(missing)} requested gene(s): {missing[:5]}")
-    predict, tissues, _ = load_predictor(model, batch_size, device)
+    predict, tissues, reads = load_predictor(model, batch_size, device)
     if tissue is not None and tissue not in tissues:
         raise InputError(model, f"the model has no tissue {tissue!r}; it predicts {', '.join(tissues)}")
-    table = pd.concat([saturate(g, promoters[g], predict, tissues) for g in genes], ignore_index=True)
+    read = dict(zip(genes, reads([promoters[g] for g in genes]), strict=True))
+    table = pd.concat([saturate(g, promoters[g], predict, tissues, read[g]) for g in genes], ignore_index=True)
     edits = top_edits(table, [tissue] if tissue else tissues, top)
     out = Path(output_dir)
     write_tsv(table, out / "saturation.tsv", index=False)
@@ -194,7 +208,8 @@ def run(model: str, promoters: Mapping[str, str], fasta: str | Path, genes: Sequ
     for gene in genes:
         plot_saturation(table, gene, promoters[gene], tissue, out / figure_name(gene))
         peak = table[table["gene_id"] == gene].groupby("distance")["delta"].apply(lambda d: d.abs().mean()).idxmax()
-        log.info("%s: %d substitutions, largest mean |delta| at %d bp upstream", gene, len(promoters[gene]) * 3, peak)
+        log.info("%s: %d substitutions, largest mean |delta| at %d bp upstream; the model reads %d of %d bp",
+                 gene, len(promoters[gene]) * 3, peak, read[gene], len(promoters[gene]))  # fmt: skip
     return table
 
 
@@ -202,10 +217,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="cornbert-saturate",
         description=__doc__.split("\n\n")[0],
-        epilog="Example: cornbert-saturate --model results/finetune/pretrained/rep1/model "
+        epilog="Example: cornbert-saturate --model best "
         "--fasta results/expression/promoters.fa --genes G1,G2 --output-dir saturation/",
     )
-    parser.add_argument("--model", required=True, help="fine-tuned model directory (results/finetune/<variant>/rep<N>/model)")
     parser.add_argument("--fasta", required=True, help="promoter FASTA, 5'->3' toward the gene (results/promoters/*.fa)")
     parser.add_argument("--genes", required=True, help="comma-separated gene IDs (FASTA record names)")
     parser.add_argument("--output-dir", required=True, help="directory for saturation.tsv, top_edits.tsv, <gene>.png")

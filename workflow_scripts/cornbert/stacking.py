@@ -41,3 +41,16 @@ def predict(weights: pd.DataFrame, members: Mapping[str, pd.DataFrame], genes: p
         for tissue in weights.index
     }
     return pd.DataFrame(columns, index=genes)
+
+
+def out_of_fold(validation: Mapping[str, pd.DataFrame], observed: pd.DataFrame, folds: int, seed: int) -> pd.DataFrame:
+    """Validation-gene predictions of the stack, each from weights fitted on the other folds: the stack's honest
+    validation error (weights fitted on all validation genes would score their own fit)."""
+    genes = observed.index
+    fold_of = np.random.default_rng(seed).permutation(len(genes)) % max(2, min(folds, len(genes)))
+    parts = []
+    for fold in np.unique(fold_of):
+        inside, outside = genes[fold_of == fold], genes[fold_of != fold]
+        weights = fit_weights(validation, observed.loc[outside])
+        parts.append(predict(weights, validation, inside))
+    return pd.concat(parts).loc[genes]

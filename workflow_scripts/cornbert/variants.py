@@ -1,6 +1,6 @@
 """`cornbert-variants`: predicted effect of each VCF variant on the expression of the genes whose promoter it hits.
 
-    cornbert-variants --model results/finetune/pretrained/rep1/model --genome maize.fa --gff maize.gff3 \\
+    cornbert-variants --model best --genome maize.fa --gff maize.gff3 \\
         --vcf alleles.vcf.gz --output effects.tsv
 
 Promoters are cut exactly as the workflow's extract_promoters rule cuts them (cornbert.promoters: strand-aware,
@@ -424,10 +424,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="cornbert-variants",
         description=__doc__.split("\n\n")[0],
-        epilog="Example: cornbert-variants --model results/finetune/pretrained/rep1/model --genome g.fa "
+        epilog="Example: cornbert-variants --model best --genome g.fa "
         "--gff g.gff3 --vcf v.vcf.gz --output effects.tsv",
     )
-    parser.add_argument("--model", required=True, help="fine-tuned model directory (results/finetune/<variant>/rep<N>/model)")
     parser.add_argument("--genome", required=True, help="genome FASTA (plain, gzip or bgzip)")
     parser.add_argument("--gff", required=True, help="GFF3 annotation of --genome (plain or gzip)")
     parser.add_argument("--vcf", required=True, help="VCF (plain, gzip or bgzip; tabix index optional)")
