@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cornbert import distributed, fitted
+from cornbert import distributed, fitted, model_folder
 from cornbert.baselines import BowConfig, HandEngConfig, fit
 from cornbert.cnn import CnnConfig
 from cornbert.errors import InputError
@@ -52,7 +52,7 @@ def saved(tmp_path_factory) -> dict:
         model = fit(name, targets, split, sequences, HandEngConfig(n_estimators=20, min_child_samples=3), BowConfig(k=3), seed=1,
                     cnn_config=SMALL_CNN)  # fmt: skip
         folders[name] = root / "models" / name
-        fitted.save(model, folders[name], name, card=f"# {name}\n")
+        model_folder.save(model, folders[name], name, card=f"# {name}\n")
         in_memory[name] = model
     members = {m: folders[m] for m in ["CornBERT", "hand_eng", "BOW_5mer", "CNN_onehot"]}
     validation = targets.index[split.reindex(targets.index).eq("validation").to_numpy()]
@@ -64,7 +64,7 @@ def saved(tmp_path_factory) -> dict:
     }  # fmt: skip
     stack = fitted.Stack.from_folders(members, fit_weights(predictions, targets.loc[validation]))
     folders["stack"] = root / "models" / "stack"
-    fitted.save(stack, folders["stack"], "stack", card="# stack\n")
+    model_folder.save(stack, folders["stack"], "stack", card="# stack\n")
     in_memory["stack"] = stack
     in_memory["CornBERT"] = fitted.load_model(folders["CornBERT"])
     # Probes of several lengths: shorter, as long as and longer than the training promoters (300 bp).
@@ -148,10 +148,10 @@ def test_a_corrupt_descriptor_or_a_missing_file_is_named(saved, tmp_path):
     with pytest.raises(InputError, match="missing") as caught:
         fitted.load_model(folder)
     assert caught.value.path == str(folder / "lightgbm" / "tissue02.txt")
-    (folder / fitted.DESCRIPTOR).write_text('{"format": "cornbert-fitted-model", "kind": ')
+    (folder / model_folder.DESCRIPTOR).write_text('{"format": "cornbert-fitted-model", "kind": ')
     with pytest.raises(InputError, match="damaged or not JSON") as caught:
         fitted.load_model(folder)
-    assert caught.value.path == str(folder / fitted.DESCRIPTOR)
+    assert caught.value.path == str(folder / model_folder.DESCRIPTOR)
     with pytest.raises(InputError, match="not a model folder"):
         fitted.load_model(tmp_path)
 
@@ -178,7 +178,7 @@ def test_save_is_all_or_nothing(saved, tmp_path):
             raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError):
-        fitted.save(Failing(), tmp_path / "model", "x", "card")
+        model_folder.save(Failing(), tmp_path / "model", "x", "card")
     assert list(tmp_path.iterdir()) == []  # neither the folder nor its partial build
 
 

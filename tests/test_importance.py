@@ -48,7 +48,8 @@ def test_hottest_region_is_the_element_and_each_gene_is_one_call():
     calls: list[int] = []
     config = ImportanceConfig(positions_per_sequence=60, draws=2, lengths=[1, 2, 3], bin_size=10, batch_size=16)
     table = mutation_importance(promoters(20), element_scorer(calls), config, seed=1)
-    assert list(table.columns) == ["distance", "L", "mean_abs_change", "n"]
+    assert list(table.columns) == ["distance", "L", "mean_abs_change", "n", "n_unread"]
+    assert (table.n_unread == 0).all()  # without the model's reads, every mutation counts as seen
     assert len(calls) == 20  # a gene's mutants in one call: the predictor batches them and shares work between them
     assert sum(calls) == 20 * (1 + 3 * 60 * 2)  # each original once, every mutant once
     assert table.n.sum() == 20 * 3 * 60 * 2
@@ -58,6 +59,19 @@ def test_hottest_region_is_the_element_and_each_gene_is_one_call():
     assert single.mean_abs_change.item() == pytest.approx(2.0 * 8 / 10, abs=0.4)  # 8 of the bin's 10 bases
     far = table[table.distance >= 50]
     assert (far.mean_abs_change == 0).all()  # mutations away from the element change nothing
+
+
+def test_mutations_beyond_what_the_model_reads_are_counted_and_greyed(tmp_path):
+    from cornbert.plots import plot_importance
+
+    config = ImportanceConfig(positions_per_sequence=60, draws=1, lengths=[1, 4], bin_size=10)
+    # The scorer sees the proximal 50 bp only, as a transformer reads the tokens left after truncation.
+    table = mutation_importance(promoters(10), element_scorer([]), config, seed=2, reads=lambda s: np.full(len(s), 50))
+    beyond, within = table[table.distance >= 60], table[table.distance < 50]
+    assert (beyond.n_unread == beyond.n).all() and (within.n_unread == 0).all()
+    assert (beyond.mean_abs_change == 0).all()  # zero because unseen: the column says so
+    plot_importance(table, config.bin_size, tmp_path / "heatmap.png")
+    assert (tmp_path / "heatmap.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_same_seed_same_table():

@@ -4,7 +4,7 @@ import logging
 
 import numpy as np
 
-from cornbert import fitted
+from cornbert import model_folder
 from cornbert.baselines import BowConfig, HandEngConfig, fit, held_out
 from cornbert.cnn import CnnConfig
 from cornbert.fasta import read_fasta, sequences_for
@@ -49,8 +49,8 @@ def main(smk) -> None:
     # A split without validation genes leaves nothing to report (NaN), not a zero error.
     validation_mse = float(np.mean((predictions.loc[validation].to_numpy() - observed) ** 2)) if len(validation) else np.nan
     reference_mse = float(np.mean((train_mean - observed) ** 2)) if len(validation) else np.nan
-    card = fitted.model_card(model, name, smk.output.model, trained_on, validation_mse, reference_mse)
-    fitted.save(model, smk.output.model, name, card)
+    card = model_folder.model_card(model, name, smk.output.model, trained_on, validation_mse, reference_mse)
+    model_folder.save(model, smk.output.model, name, card)
     write_predictions(predictions, smk.output.predictions)
     log.info("saved %s to %s; wrote %d held-out predictions to %s", name, smk.output.model, len(predictions),
              smk.output.predictions)  # fmt: skip

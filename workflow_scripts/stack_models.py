@@ -9,7 +9,7 @@ import logging
 
 import numpy as np
 
-from cornbert import fitted
+from cornbert import fitted, model_folder
 from cornbert.errors import InputError
 from cornbert.runtime import run_entry
 from cornbert.stacking import fit_weights, out_of_fold, predict
@@ -47,9 +47,9 @@ def main(smk) -> None:
                   f"under members/)\n- Weights: non-negative least squares per tissue on {len(validation)} validation "
                   f"genes of {smk.input.split}; the validation figure below is out of fold ({FOLDS} folds)")  # fmt: skip
     weights_text = "\n".join(f"    {line}" for line in weights.to_string(float_format="%.3f").splitlines())
-    card = fitted.model_card(stack, smk.wildcards.stack, smk.output.model, trained_on, validation_mse, reference_mse,
+    card = model_folder.model_card(stack, smk.wildcards.stack, smk.output.model, trained_on, validation_mse, reference_mse,
                              f"\nWeights per tissue:\n\n{weights_text}\n\n")  # fmt: skip
-    fitted.save(stack, smk.output.model, smk.wildcards.stack, card)
+    model_folder.save(stack, smk.output.model, smk.wildcards.stack, card)
     log.info("saved %s (%.4f validation MSE, out of fold) to %s", smk.wildcards.stack, validation_mse, smk.output.model)
 
 

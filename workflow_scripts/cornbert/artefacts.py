@@ -8,7 +8,6 @@ turn both into an InputError that says which file and what to do.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import yaml
@@ -61,17 +60,6 @@ def check_loaded(directory: str | Path, loading_info: dict, what: str) -> None:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
         raise InputError(Path(directory) / "model.safetensors",
                          f"lacks {len(missing)} weights of a {what} ({shown}): the file of another model?")
-
-
-def save_model_folder(model, folder: Path, auto_map: dict[str, str]) -> None:
-    """`save_pretrained`, with cornbert/modeling_cornbert.py beside the weights and named in config.json's
-    `auto_map`: stock transformers then loads the folder (trust_remote_code=True) as the workflow does, with
-    positions numbered from the gene, where its own RoBERTa would number them from the first real token."""
-    from cornbert import modeling_cornbert  # torch and transformers: only where a transformer is saved
-
-    model.config.auto_map = auto_map
-    model.save_pretrained(folder)  # safetensors
-    shutil.copyfile(modeling_cornbert.__file__, Path(folder) / "modeling_cornbert.py")
 
 
 # The Hub's tag for folders whose model code ships beside the weights (loaded with trust_remote_code=True).

@@ -25,9 +25,9 @@ from torch import nn
 from transformers import RobertaConfig
 
 from cornbert import distributed, training
-from cornbert.artefacts import CARD_TAGS, check_model_dir, hub_card, save_model_folder
+from cornbert.artefacts import CARD_TAGS, check_model_dir, hub_card
 from cornbert.errors import InputError
-from cornbert.modeling_cornbert import REGRESSOR_AUTO_MAP
+from cornbert.modeling_cornbert import REGRESSOR_AUTO_MAP, save_model_folder
 from cornbert.regressor import CornBertRegressor, build_regressor, tokenize
 from cornbert.fasta import read_fasta
 from cornbert.runtime import atomic_path, seed_everything

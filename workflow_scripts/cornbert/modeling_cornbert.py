@@ -12,7 +12,9 @@ It is also the package's own definition (cornbert.model and cornbert.regressor i
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -221,3 +223,12 @@ class CornBertRegressor(PreTrainedModel):
         mean = torch.tensor(self.config.target_mean, dtype=output.dtype, device=output.device)
         std = torch.tensor(self.config.target_std, dtype=output.dtype, device=output.device)
         return output * std + mean
+
+
+def save_model_folder(model: PreTrainedModel, folder: Path, auto_map: dict[str, str]) -> None:
+    """`save_pretrained`, with this file beside the weights and named in config.json's
+    `auto_map`: stock transformers then loads the folder (trust_remote_code=True) as the workflow does, with
+    positions numbered from the gene, where its own RoBERTa would number them from the first real token."""
+    model.config.auto_map = auto_map
+    model.save_pretrained(folder)  # safetensors
+    shutil.copyfile(__file__, Path(folder) / "modeling_cornbert.py")

@@ -27,7 +27,6 @@ from cornbert.fasta import read_fasta
 from cornbert.fitted import load_model
 from cornbert.runtime import configure_logging, fail_cleanly
 from cornbert.tables import write_predictions
-from cornbert.tokenizer import bases_read
 
 log = logging.getLogger("cornbert")
 

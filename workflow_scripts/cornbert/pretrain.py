@@ -24,10 +24,10 @@ import torch.nn.functional as F
 from transformers import PreTrainedTokenizerFast, RobertaForMaskedLM
 
 from cornbert import distributed, training
-from cornbert.artefacts import CARD_TAGS, check_loaded, check_model_dir, hub_card, save_model_folder
+from cornbert.artefacts import CARD_TAGS, check_loaded, check_model_dir, hub_card
 from cornbert.errors import InputError
 from cornbert.model import POSITION_OFFSET, roberta_config
-from cornbert.modeling_cornbert import MASKED_LM_AUTO_MAP, gene_position_ids
+from cornbert.modeling_cornbert import MASKED_LM_AUTO_MAP, gene_position_ids, save_model_folder
 from cornbert.runtime import seed_everything
 from cornbert.tables import write_tsv
 from cornbert.token_store import HEADER, TokenStore, held_out, open_token_store
