@@ -214,3 +214,79 @@ def test_corpus_statistics_have_one_row_per_source(tmp_path, unannotated):
     assert pd.isna(table.loc["set", "dropped_mostly_n"])  # no such filter for a set: empty, not 0
     assert "genes" not in table.columns  # no promoters among these sources
     assert len(stats) == 2 and (tmp_path / "stats.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --- the rules, for real: an annotated genome, an unannotated one and a sequence set ---------------------------------
+def snakemake(workdir: Path, config: dict, *targets: str) -> subprocess.CompletedProcess:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    command = [str(Path(sys.executable).with_name("snakemake")), "--snakefile", str(REPO / "Snakefile"),
+               "--directory", str(workdir), "--configfile", str(workdir / "config.yaml"), "--cores", "2", *targets]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    return subprocess.run(command, capture_output=True, text=True, env=env)
+
+
+@pytest.mark.slow
+def test_snakemake_stage1_from_an_unannotated_genome_and_a_sequence_set(tmp_path):
+    from cornbert.promoters import PromoterSettings, extract_promoters
+
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    extract_promoters("ath", ARABIDOPSIS / "chr5_slice.fa.bgz", ARABIDOPSIS / "chr5_slice.gff3",
+                      PromoterSettings(length=200), {}, tmp_path / "ath.bed", tmp_path / "ath.fa",
+                      tmp_path / "ath.tsv")  # fmt: skip
+    ath = list(read_fasta(tmp_path / "ath.fa").values())  # the expression genome's promoters: stage 1 leaves them out
+    rng = np.random.default_rng(2)
+    chrom = random_dna(rng, 400) + ath[0] + random_dna(rng, 400) + "N" * 200 + random_dna(rng, 550)
+    (tmp_path / "raw.fa").write_text(wrapped("c1", chrom) + wrapped("c2", random_dna(rng, 150)))
+    library = {"copy": ath[1], "near": reverse_complement(mutate(rng, ath[2], 0.03)),
+               **{f"lib{i}": random_dna(rng, 300) for i in range(5)}}  # fmt: skip
+    (tmp_path / "lib.fa.gz").write_bytes(gzip.compress("".join(wrapped(k, v) for k, v in library.items()).encode()))
+    config = {
+        "genomes": {
+            "ath": {"fasta": str(ARABIDOPSIS / "chr5_slice.fa.bgz"), "gff": str(ARABIDOPSIS / "chr5_slice.gff3")},
+            "raw": {"fasta": str(tmp_path / "raw.fa")},
+        },
+        "sequence_sets": {"lib": {"fasta": str(tmp_path / "lib.fa.gz"), "description": "a reporter library"}},
+        "windows": {"length": 200, "step": 200},
+        "promoters": {"length": 200},
+        "pretraining": {"stage1": ["raw", "lib"], "stage2": ["ath"], "exclude_test_genes": True},
+        "expression": {"genome": "ath", "matrix": "unused.tsv"},
+    }
+    targets = ["results/corpus/stage1.txt", "results/corpus/corpus_stats.tsv", "results/corpus/corpus_stats.png"]
+    result = snakemake(workdir, config, *targets)
+    assert result.returncode == 0, result.stderr[-4000:]
+
+    # raw: c1 is 1,750 bp -> windows at 0, 200, ..., 1600: 8 fit, 1 runs past the end; c2 (150 bp) none fits;
+    # the window at 1,000 is all N; the one at 400 is ath's first promoter, left out as identical
+    windows = read_fasta(workdir / "results/windows/raw.fa")
+    assert list(windows) == [f"c1:{s + 1}-{s + 200}" for s in (0, 200, 400, 600, 800, 1200, 1400)]
+    corpus = (workdir / "results/corpus/stage1.txt").read_text().split()
+    expected_windows = [seq for name, seq in windows.items() if name != "c1:401-600"]
+    assert corpus == expected_windows + [library[f"lib{i}"] for i in range(5)]
+    sources = pd.read_csv(workdir / "results/corpus/stage1.sources.tsv", sep="\t", index_col="source")
+    assert list(sources["kind"]) == ["windows", "sequence_set"]
+    assert list(sources["sequences"]) == [7, 7] and list(sources["kept"]) == [6, 5]
+    assert list(sources["left_out_identical_to_expression_promoters"]) == [1, 1]
+    assert list(sources["left_out_similar_to_expression_promoters"]) == [0, 1]
+    assert list(sources["left_out_leakage"]) == [1, 2]
+    log = (workdir / "logs/build_pretraining_corpus/stage1.log").read_text()
+    assert "windows raw:" in log and "sequence_set lib:" in log
+
+    stats = pd.read_csv(workdir / "results/corpus/corpus_stats.tsv", sep="\t", index_col="source")
+    assert list(stats.index) == ["ath", "raw", "lib"]
+    assert list(stats["kind"]) == ["promoters", "windows", "sequence_set"]
+    assert stats.loc["raw", "kept"] == 7 and stats.loc["raw", "dropped_mostly_n"] == 1
+    assert stats.loc["raw", "dropped_chromosome_end"] == 2 and stats.loc["raw", "windows"] == 10
+    assert stats.loc["lib", "kept"] == 7 and stats.loc["lib", "kept_bp"] == sum(map(len, library.values()))
+    assert stats.loc["ath", "kept"] == 12 and stats.loc["ath", "kept_bp"] == 12 * 200
+    for rule in ("cut_windows/raw", "prepare_sequence_set/lib"):
+        assert (workdir / f"benchmarks/{rule}.tsv").exists() and (workdir / f"logs/{rule}.log").exists()
+
+    # a bad sequence set: the run stops with one line naming the file, and leaves none of the set's outputs
+    (tmp_path / "lib.fa.gz").write_bytes(gzip.compress(b">x\nACGT\n>y\nAC-GT\n"))
+    result = snakemake(workdir, config, *targets)
+    assert result.returncode != 0
+    message = f"{tmp_path / 'lib.fa.gz'}: line 4 (sequence 'y'): character '-' is not a nucleotide"
+    assert message in result.stderr
+    assert message in (workdir / "logs/prepare_sequence_set/lib.log").read_text()
+    assert not any((workdir / "results/sequence_sets").glob("lib.*"))
