@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -290,3 +291,30 @@ def test_snakemake_stage1_from_an_unannotated_genome_and_a_sequence_set(tmp_path
     assert message in result.stderr
     assert message in (workdir / "logs/prepare_sequence_set/lib.log").read_text()
     assert not any((workdir / "results/sequence_sets").glob("lib.*"))
+
+
+def test_the_demo_plans_no_new_job_and_new_sources_plan_only_their_own(tmp_path):
+    from conftest import run_snakemake
+
+    def planned(config: dict, name: str) -> str:
+        configfile = tmp_path / f"{name}.yaml"
+        configfile.write_text(yaml.safe_dump(config))
+        return run_snakemake(tmp_path, "-n", "--cores", "1", configfile=configfile, timeout=300).stdout
+
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    demo = planned(config, "demo")
+    assert "rule cut_windows" not in demo and "rule prepare_sequence_set" not in demo
+    (tmp_path / "lib.fa").write_text(">a\nACGT\n")
+    config["genomes"]["teosinte"] = {"fasta": "resources/demo/maize.fa"}  # the demo's maize, read as unannotated
+    config["sequence_sets"] = {"lib": {"fasta": str(tmp_path / "lib.fa")}}
+    config["pretraining"]["stage1"] += ["teosinte", "lib"]
+    plan = planned(config, "sources")
+    assert plan.count("rule cut_windows:") == 1 and plan.count("rule prepare_sequence_set:") == 1
+    assert "rule extract_promoters:\n    input: resources/demo/maize.fa" in plan  # maize itself still has promoters
+    stage1 = re.search(r"rule build_pretraining_corpus:\n    input: (.*)\n    output: results/corpus/stage1.txt", plan)
+    assert stage1 and stage1[1].split(", ")[:5] == [
+        "results/promoters/grass_a.fa", "results/promoters/grass_b.fa", "results/windows/teosinte.fa",
+        "results/sequence_sets/lib.fa", "results/promoters/maize.fa"]  # fmt: skip
+    counts = lambda text: re.findall(r"^(\w+)\s+(\d+)$", text.split("Job stats:")[1], re.M)  # noqa: E731
+    assert dict(counts(plan)) == {**dict(counts(demo)), "cut_windows": "1", "prepare_sequence_set": "1",
+                                  "total": str(int(dict(counts(demo))["total"]) + 2)}  # fmt: skip
