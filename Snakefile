@@ -27,6 +27,7 @@ containerized: config["container"]
 include: "rules/demo.smk"
 include: "rules/genomes.smk"
 include: "rules/promoters.smk"
+include: "rules/sources.smk"
 include: "rules/expression.smk"
 include: "rules/tokenizer.smk"
 include: "rules/pretrain.smk"

@@ -44,6 +44,12 @@ def sorted_keys(value):
 config.update(sorted_keys(config))
 
 GENOMES = list(config["genomes"])
+# Corpus sources: annotated genomes give promoters, unannotated ones (no gff) genome-wide windows, and sequence sets
+# their own pre-cut sequences; a stage lists any of them by name.
+ANNOTATED = [genome for genome in GENOMES if "gff" in config["genomes"][genome]]
+UNANNOTATED = [genome for genome in GENOMES if genome not in ANNOTATED]
+SEQUENCE_SETS = list(config["sequence_sets"])
+SOURCES = GENOMES + SEQUENCE_SETS
 EXPRESSION = config["expression"]
 SEQUENCE_MODE = "sequences" in EXPRESSION
 STAGES = ["stage1", "stage2"]
@@ -62,14 +68,21 @@ REPLICATES = list(range(1, config["evaluation"]["replicates"] + 1))
 
 def check_config_references():
     """Cross-key checks that a JSON schema cannot express, reported with the offending key."""
+    shared = sorted(set(GENOMES) & set(SEQUENCE_SETS))
+    if shared:
+        raise WorkflowError(f"config: names used both under `genomes` and `sequence_sets`: {shared}")
     for stage in STAGES:
-        unknown = [g for g in config["pretraining"][stage] if g not in GENOMES]
+        unknown = [g for g in config["pretraining"][stage] if g not in SOURCES]
         if unknown:
-            raise WorkflowError(f"config: pretraining.{stage} names genomes not defined under `genomes`: {unknown}")
+            raise WorkflowError(
+                f"config: pretraining.{stage} names genomes not defined under `genomes` or `sequence_sets`: {unknown}"
+            )
     if SEQUENCE_MODE == ("matrix" in EXPRESSION or "genome" in EXPRESSION):
         raise WorkflowError("config: `expression` needs either `genome` + `matrix` or `sequences`, not both or neither")
     if not SEQUENCE_MODE and EXPRESSION["genome"] not in GENOMES:
         raise WorkflowError(f"config: expression.genome '{EXPRESSION['genome']}' is not defined under `genomes`")
+    if not SEQUENCE_MODE and EXPRESSION["genome"] not in ANNOTATED:
+        raise WorkflowError(f"config: expression.genome '{EXPRESSION['genome']}' has no `gff`: it must be annotated")
     if SEQUENCE_MODE and config["variants"]:
         raise WorkflowError("config: `variants` needs genome mode (expression.genome); sequences have no genome")
     if SEQUENCE_MODE and EXPRESSION["split"] == "chromosome":
@@ -94,6 +107,7 @@ wildcard_constraints:
     kind="fasta|gff",
     stack="CornBERT_stack|baselines_stack",
     name=r"[A-Za-z0-9_-]+",  # a `variants` VCF name (schema pattern); no dot, so {name}.tsv is not {name}.summary.tsv
+    sequence_set="|".join(map(re.escape, SEQUENCE_SETS)) or "(?!)",  # (?!) matches nothing: no sets configured
 
 
 def is_url(source):
@@ -111,7 +125,28 @@ def expected_sha256(genome, kind):
 
 
 def stage_genomes(stage):
+    """The sources a stage lists: genomes (annotated or not) and sequence sets, by name."""
     return config["pretraining"][stage]
+
+
+def source_kind(source):
+    """`promoters` (an annotated genome), `windows` (an unannotated one) or `sequence_set`."""
+    if source in SEQUENCE_SETS:
+        return "sequence_set"
+    return "promoters" if source in ANNOTATED else "windows"
+
+
+SOURCE_FOLDERS = {"promoters": "promoters", "windows": "windows", "sequence_set": "sequence_sets"}
+
+
+def source_file(source, ext):
+    """A source's FASTA (`fa`), statistics (`stats.tsv`) or BED (`bed`; none for a sequence set)."""
+    return f"results/{SOURCE_FOLDERS[source_kind(source)]}/{source}.{ext}"
+
+
+def source_lengths_file(source):
+    """Where the corpus figure reads a source's sequence lengths: the BED of promoters or windows, a set's FASTA."""
+    return source_file(source, "fa" if source_kind(source) == "sequence_set" else "bed")
 
 
 def final_outputs():
@@ -225,9 +260,8 @@ def expression_held_out_fasta():
 
 
 def pretraining_corpus_inputs(wildcards):
-    """A stage's promoter FASTAs, plus what its corpus must leave out (stage 2: the split and test promoters)."""
-    genomes = stage_genomes(wildcards.stage)
-    inputs = {"promoters": expand("results/promoters/{genome}.fa", genome=genomes)}
+    """A stage's source FASTAs, plus what its corpus must leave out (stage 2: the split and test promoters)."""
+    inputs = {"sources": [source_file(source, "fa") for source in stage_genomes(wildcards.stage)]}
     held_out = corpus_held_out(wildcards.stage)
     if held_out == "expression_sequences":
         inputs["held_out"] = expression_held_out_fasta()

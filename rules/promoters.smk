@@ -1,4 +1,5 @@
-# Promoters per genome (samtools faidx + bedtools getfasta -s), their statistics, and the pretraining corpora.
+# Promoters per genome (samtools faidx + bedtools getfasta -s), the statistics of every corpus source (promoters here,
+# windows and sequence sets in rules/sources.smk), and the pretraining corpora.
 
 
 rule extract_promoters:
@@ -28,8 +29,8 @@ rule extract_promoters:
 
 rule summarize_corpus:
     input:
-        stats=expand(rules.extract_promoters.output.stats, genome=GENOMES),
-        beds=expand(rules.extract_promoters.output.bed, genome=GENOMES),
+        stats=[source_file(source, "stats.tsv") for source in SOURCES],
+        lengths=[source_lengths_file(source) for source in SOURCES],
     output:
         table="results/corpus/corpus_stats.tsv",
         figure=report("results/corpus/corpus_stats.png", caption="../report/corpus_stats.rst", category="Corpus"),
@@ -40,6 +41,8 @@ rule summarize_corpus:
     threads: rule_threads("summarize_corpus")
     resources:
         **rule_resources("summarize_corpus"),
+    params:
+        sources={source: source_kind(source) for source in SOURCES},
     script:
         "../workflow_scripts/summarize_corpus.py"
 
@@ -51,6 +54,7 @@ rule build_pretraining_corpus:
         unpack(pretraining_corpus_inputs),
     output:
         corpus="results/corpus/{stage}.txt",
+        sources="results/corpus/{stage}.sources.tsv",
     log:
         "logs/build_pretraining_corpus/{stage}.log",
     benchmark:
@@ -62,6 +66,7 @@ rule build_pretraining_corpus:
         **rule_resources("build_pretraining_corpus"),
     params:
         genomes=lambda wildcards: stage_genomes(wildcards.stage),
+        kinds=lambda wildcards: {source: source_kind(source) for source in stage_genomes(wildcards.stage)},
         held_out=lambda wildcards: corpus_held_out(wildcards.stage),
         expression_genome=corpus_expression_genome,
         min_length=config["promoters"]["corpus"]["min_length"],

@@ -140,6 +140,8 @@ def test_unknown_key_is_rejected():
     [
         ({"pretraining": {"stage1": ["maize", "wheat"], "stage2": ["maize"]}}, "pretraining.stage1 names genomes not defined"),
         ({"expression": {"genome": "rice", "matrix": "tpm.tsv"}}, "expression.genome 'rice' is not defined"),
+        ({"genomes": {"maize": {"fasta": "a.fa"}}}, "expression.genome 'maize' has no `gff`: it must be annotated"),
+        ({"sequence_sets": {"maize": {"fasta": "s.fa"}}}, "names used both under `genomes` and `sequence_sets`: ['maize']"),
     ],
 )
 def test_config_references_are_checked(tmp_path: Path, change: dict, message: str):

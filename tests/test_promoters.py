@@ -440,8 +440,9 @@ def test_snakemake_promoters_and_corpus_stats(tmp_path, http_server, synthetic):
     assert result.returncode == 0, result.stderr[-4000:]
 
     assert (workdir / "resources/genomes/syn.fasta").read_bytes() == (www / "syn.fa.gz").read_bytes()
-    table = pd.read_csv(workdir / "results/corpus/corpus_stats.tsv", sep="\t", index_col="genome")
-    assert list(table.index) == ["ath", "syn"]
+    table = pd.read_csv(workdir / "results/corpus/corpus_stats.tsv", sep="\t", index_col="source")
+    assert list(table.index) == ["ath", "syn"] and set(table["kind"]) == {"promoters"}
+    assert table.loc["ath", "kept_bp"] == 12 * LENGTH
     assert table.loc["ath", "kept"] == 12 and table.loc["syn", "genes"] == len(genes)
     assert table.loc["syn", "fasta_compression"] == "gzip" and table.loc["ath", "fasta_compression"] == "bgzip"
     expected = expected_promoters(read_any_fasta(plain), genes, LENGTH, "keep_short", 40)

@@ -38,6 +38,19 @@ expression:
   matrix: data/tpm.tsv       # gene_id column + one TPM column per tissue
 ```
 
+A stage's corpus can also take genomes without annotation (a `genomes` entry with `fasta` only: genome-wide
+windows, see `windows`) and pre-cut sequence sets (FASTA files of promoters or regulatory windows, see
+`sequence_sets`), listed in `pretraining.stage1/stage2` by name like genomes:
+
+```yaml
+genomes:
+  teosinte: {fasta: data/teosinte.fa.gz}       # no gff: 1 kb windows every 1 kb (`windows`)
+sequence_sets:
+  grass_promoters: {fasta: data/promoters.fa.gz, description: "promoters cut by another pipeline"}
+pretraining:
+  stage1: [sorghum, teosinte, grass_promoters]
+```
+
 Ready-made configs: `config.yaml` (the demo, generated on the fly) and `maize.yaml` (the study: B73 v5 from
 MaizeGDB plus stage-1 plant genomes, with the real B73 10-tissue TPM matrix shipped in `resources/maize_b73/`).
 Threads, memory, walltime and GPUs per rule are set under `resources`; partitions, accounts and the executor in a

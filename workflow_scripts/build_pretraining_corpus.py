@@ -1,9 +1,10 @@
-"""Entry point of rule build_pretraining_corpus: one promoter per line from a stage's genomes.
+"""Entry point of rule build_pretraining_corpus: one sequence per line from a stage's sources (promoters of annotated
+genomes, windows of unannotated ones, sequence sets), and what was kept and left out per source.
 
-Leakage control (pretraining.exclude_test_genes), where each stage can afford it:
-- stage 1 leaves out every promoter identical or near-identical to one of the expression genome's promoters (or
+Leakage control (pretraining.exclude_test_genes), where each stage can afford it, the same for every source:
+- stage 1 leaves out every sequence identical or near-identical to one of the expression genome's promoters (or
   of the user's sequences), whatever the split: it depends on no split, test fraction or matrix, and is reused;
-- stage 2 leaves out the test genes' leakage groups and any promoter identical or near-identical to a test promoter,
+- stage 2 leaves out the test genes' leakage groups and any sequence identical or near-identical to a test promoter,
   and so does a stage 1 that lists the expression genome (one genome for both stages): it then depends on the split.
 """
 
@@ -30,7 +31,7 @@ def main(smk) -> None:
     if p.held_out:
         similarity = Similarity(p.identity, p.coverage, smk.threads)
     build_pretraining_corpus(
-        dict(zip(p.genomes, smk.input.promoters, strict=True)),
+        dict(zip(p.genomes, smk.input.sources, strict=True)),
         smk.output.corpus,
         min_length=p.min_length,
         max_n_fraction=p.max_n_fraction,
@@ -39,6 +40,8 @@ def main(smk) -> None:
         held_out_sequences=held_out,
         similarity=similarity,
         held_out_label=label,
+        kinds=p.kinds,
+        out_stats=smk.output.sources,
     )
 
 

@@ -1,9 +1,11 @@
-"""The promoter corpus across genomes: a statistics table and figure, and the pretraining corpora."""
+"""The corpus across its sources (promoters of annotated genomes, windows of unannotated ones, sequence sets): a
+statistics table and figure, and the pretraining corpora."""
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -14,8 +16,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cornbert.fasta import read_fasta  # noqa: E402
-from cornbert.promoters import DROP_REASONS  # noqa: E402
+from cornbert.fasta import iter_fasta, read_fasta  # noqa: E402
 from cornbert.runtime import atomic_path  # noqa: E402
 from cornbert.splits import Similarity, similar_pairs  # noqa: E402
 from cornbert.tables import read_split, write_tsv  # noqa: E402
@@ -23,33 +24,66 @@ from cornbert.tables import read_split, write_tsv  # noqa: E402
 log = logging.getLogger(__name__)
 
 
-def combine_stats(stats_paths: list[str | Path]) -> pd.DataFrame:
-    return pd.concat([pd.read_csv(path, sep="\t") for path in stats_paths], ignore_index=True)
+# The statistics table's columns in this order (those of no source are left out; a column that does not apply to a
+# kind, such as genes for windows, is empty in its rows).
+STATS_COLUMNS = (
+    "source", "kind", "fasta_compression", "sequences", "genome_bp", "genes", "windows", "kept", "kept_bp",
+    "kept_short", "dropped_chromosome_end", "dropped_no_strand", "dropped_mostly_n", "length_min", "length_median",
+    "length_mean", "length_max", "gc_fraction", "n_fraction", "promoters_with_n", "windows_with_n",
+    "sequences_with_n", "ambiguous_converted",
+)  # fmt: skip
+NAME_COLUMNS = ("genome", "sequence_set")  # what each source's own table calls its name
+KIND_NOUNS = {"promoters": "promoters", "windows": "windows", "sequence_set": "set sequences"}
 
 
-def promoter_lengths(bed_path: str | Path) -> np.ndarray:
-    bed = pd.read_csv(bed_path, sep="\t", header=None, usecols=[1, 2])
+def sequence_lengths(path: str | Path) -> np.ndarray:
+    """Lengths of a source's sequences: from a BED (promoters, windows) or a FASTA (a sequence set)."""
+    path = Path(path)
+    if path.suffix != ".bed":
+        return np.array([len(sequence) for _, sequence in iter_fasta(path)], dtype=int)
+    if path.stat().st_size == 0:  # a genome without a single promoter or window
+        return np.zeros(0, dtype=int)
+    bed = pd.read_csv(path, sep="\t", header=None, usecols=[1, 2])
     return (bed[2] - bed[1]).to_numpy()
 
 
+
+def combine_stats(
+    sources: dict[str, str], stats_paths: list[str | Path], lengths: dict[str, np.ndarray] | None = None
+) -> pd.DataFrame:
+    """One row per source (`sources`: name -> kind, in the order of `stats_paths`), columns in STATS_COLUMNS order;
+    with `lengths`, kept_bp from them."""
+    rows = []
+    for (source, kind), path in zip(sources.items(), stats_paths, strict=True):
+        row = pd.read_csv(path, sep="\t").drop(columns=list(NAME_COLUMNS), errors="ignore")
+        row.insert(0, "source", source)
+        row.insert(1, "kind", kind)
+        if lengths is not None:
+            row["kept_bp"] = int(lengths[source].sum())
+        rows.append(row)
+    stats = pd.concat(rows, ignore_index=True)
+    order = [column for column in STATS_COLUMNS if column in stats.columns]
+    return stats[order + [column for column in stats.columns if column not in order]]
+
+
 def plot_corpus(stats: pd.DataFrame, lengths: dict[str, np.ndarray], path: str | Path) -> None:
-    """Three panels: promoters kept/dropped per genome, base composition, and the length distribution."""
-    genomes = list(stats["genome"])
-    x = np.arange(len(genomes))
+    """Three panels: sequences kept/dropped per source, base composition, and the length distribution."""
+    sources = list(stats["source"])
+    labels = [f"{source} ({kind.replace('_', ' ')})" for source, kind in zip(stats["source"], stats["kind"])]
+    x = np.arange(len(sources))
     fig, (counts_ax, composition_ax, lengths_ax) = plt.subplots(1, 3, figsize=(16, 5), constrained_layout=True)
 
-    bottom = np.zeros(len(genomes))
-    for column, label in [("kept", "kept")] + [
-        (f"dropped_{r}", f"dropped: {r.replace('_', ' ')}") for r in DROP_REASONS
-    ]:
-        values = stats[column].to_numpy()
+    bottom = np.zeros(len(sources))
+    dropped = [column for column in stats.columns if column.startswith("dropped_")]
+    for column, label in [("kept", "kept")] + [(c, f"dropped: {c[8:].replace('_', ' ')}") for c in dropped]:
+        values = stats[column].fillna(0).to_numpy()
         bars = counts_ax.bar(x, values, bottom=bottom, label=label)
         if column == "kept":
-            counts_ax.bar_label(bars, labels=[f"{v:,}" for v in values], label_type="center", color="white")
+            counts_ax.bar_label(bars, labels=[f"{v:,.0f}" for v in values], label_type="center", color="white")
         bottom += values
-    counts_ax.set_xticks(x, genomes, rotation=30, ha="right")
-    counts_ax.set_ylabel("genes")
-    counts_ax.set_title("Promoters kept and dropped per genome")
+    counts_ax.set_xticks(x, labels, rotation=30, ha="right")
+    counts_ax.set_ylabel("sequences (promoters, windows)")
+    counts_ax.set_title("Sequences kept and dropped per source")
     counts_ax.legend()
 
     # N is usually a fraction of a percent next to ~40 % GC: printed values keep both readable on one axis
@@ -60,35 +94,42 @@ def plot_corpus(stats: pd.DataFrame, lengths: dict[str, np.ndarray], path: str |
     ]:
         bars = composition_ax.bar(x + offset, 100 * stats[column], width, label=label)
         composition_ax.bar_label(bars, fmt="%.2f", padding=2, fontsize=8)
-    composition_ax.set_xticks(x, genomes, rotation=30, ha="right")
-    composition_ax.set_ylabel("percent of promoter bases")
+    composition_ax.set_xticks(x, labels, rotation=30, ha="right")
+    composition_ax.set_ylabel("percent of bases")
     composition_ax.set_ylim(0, 100)
-    composition_ax.set_title("Promoter base composition")
+    composition_ax.set_title("Base composition")
     composition_ax.legend()
 
     all_lengths = np.concatenate([values for values in lengths.values() if len(values)] or [np.zeros(1)])
     bins = np.linspace(0, max(all_lengths.max(), 1) + 1, 41)
-    for genome, linestyle in zip(genomes, ["-", "--", ":", "-."] * len(genomes)):
-        lengths_ax.hist(lengths[genome], bins=bins, histtype="step", linewidth=1.5, linestyle=linestyle, label=genome)
+    for source, label, linestyle in zip(sources, labels, ["-", "--", ":", "-."] * len(sources)):
+        lengths_ax.hist(lengths[source], bins=bins, histtype="step", linewidth=1.5, linestyle=linestyle, label=label)
     lengths_ax.set_yscale("log")
     lengths_ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
     lengths_ax.set_ylim(bottom=0.8)
-    lengths_ax.set_xlabel("promoter length (bp)")
-    lengths_ax.set_ylabel("promoters (log scale)")
-    lengths_ax.set_title("Promoter lengths (short: near a chromosome end)")
+    lengths_ax.set_xlabel("length (bp)")
+    lengths_ax.set_ylabel("sequences (log scale)")
+    lengths_ax.set_title("Lengths (short promoters: near a chromosome end)")
     lengths_ax.legend()
 
-    fig.suptitle(f"Promoter corpus: {int(stats['kept'].sum()):,} promoters from {len(genomes)} genomes")
+    kept = stats.groupby("kind", sort=False)["kept"].sum()
+    parts = ", ".join(f"{int(count):,} {KIND_NOUNS[kind]}" for kind, count in kept.items())
+    fig.suptitle(f"Corpus: {parts} from {len(sources)} source{'s' * (len(sources) != 1)}")
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
 
 
 def summarize_corpus(
-    stats_paths: list[str | Path], bed_paths: list[str | Path], out_table: str | Path, out_figure: str | Path
+    sources: dict[str, str],
+    stats_paths: list[str | Path],
+    length_paths: list[str | Path],
+    out_table: str | Path,
+    out_figure: str | Path,
 ) -> pd.DataFrame:
-    stats = combine_stats(stats_paths)
-    lengths = {genome: promoter_lengths(bed) for genome, bed in zip(stats["genome"], bed_paths, strict=True)}
+    """The statistics of every source (`sources`: name -> kind; `stats_paths` and `length_paths` in its order)."""
+    lengths = {source: sequence_lengths(path) for source, path in zip(sources, length_paths, strict=True)}
+    stats = combine_stats(sources, stats_paths, lengths)
     write_tsv(stats, out_table, index=False)
     plot_corpus(stats, lengths, out_figure)
     return stats
@@ -113,6 +154,40 @@ def held_out_sequences(fasta: str | Path) -> set[str]:
     return {sequence.upper() for sequence in read_fasta(fasta).values()}
 
 
+# Sequences of one source read, filtered and searched against the held-out set at a time: memory stays bounded for
+# a whole genome's windows (maize: ~2 million) and MMseqs2 runs once per chunk, not per sequence.
+CHUNK = 100_000
+LEFT_OUT_REASONS = ("test_gene", "identical_to_{label}", "similar_to_{label}", "short", "mostly_n")
+LEAKAGE_REASONS = ("test_gene", "identical_to_{label}", "similar_to_{label}")
+
+
+def _chunks(records: Iterator[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
+    chunk = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def source_table(
+    counts: dict[str, Counter[str]], kinds: dict[str, str], held_out_label: str = "test"
+) -> pd.DataFrame:
+    """One row per source of a corpus: sequences and bases read, kept, and left out by reason (left_out_leakage:
+    those left out as test genes or identical or near-identical to a held-out sequence, summed)."""
+    rows = []
+    for source, counter in counts.items():
+        reasons = {f"left_out_{r.format(label=held_out_label)}": counter[f"left_out_{r.format(label=held_out_label)}"]
+                   for r in LEFT_OUT_REASONS}  # fmt: skip
+        leakage = sum(counter[f"left_out_{r.format(label=held_out_label)}"] for r in LEAKAGE_REASONS)
+        rows.append({"source": source, "kind": kinds.get(source, "promoters"), "sequences": counter["sequences"],
+                     "bases": counter["bases"], "kept": counter["kept"], "kept_bp": counter["kept_bp"],
+                     **reasons, "left_out_leakage": leakage})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def build_pretraining_corpus(
     promoter_fastas: dict[str, str | Path],
     out_path: str | Path,
@@ -123,40 +198,61 @@ def build_pretraining_corpus(
     held_out_sequences: set[str] | None = None,
     similarity: Similarity | None = None,
     held_out_label: str = "test",
+    kinds: dict[str, str] | None = None,
+    out_stats: str | Path | None = None,
+    chunk: int = CHUNK,
 ) -> Counter[str]:
-    """Write one uppercase promoter per line; returns what was kept and left out, by reason.
+    """Write one uppercase sequence per line from every source; returns what was kept and left out, by reason.
 
-    Left out: held-out genes of `held_out_genome` by ID and any promoter identical to a held-out sequence (so that
-    identical paralogs or orthologs cannot leak test sequences), with `similarity` also any promoter near-identical
-    to one (MMseqs2, both strands), sequences shorter than `min_length` and sequences with more than
-    `max_n_fraction` N. `held_out_label` names the held-out set in the counts (left_out_similar_to_<label>).
+    `promoter_fastas` maps each source (a genome's promoters or windows, or a sequence set; `kinds` says which, for
+    the statistics) to its FASTA. The same rules apply to every source. Left out: held-out genes of
+    `held_out_genome` by ID and any sequence identical to a held-out sequence (so that identical paralogs or
+    orthologs cannot leak test sequences), with `similarity` also any sequence near-identical to one (MMseqs2, both
+    strands), sequences shorter than `min_length` and sequences with more than `max_n_fraction` N.
+    `held_out_label` names the held-out set in the counts (left_out_similar_to_<label>). With `out_stats`, the
+    counts per source are written there as a table (source_table).
     """
     held_out_ids = held_out_ids or set()
     held_out_sequences = held_out_sequences or set()
+    kinds = kinds or {}
     targets = {str(i): sequence for i, sequence in enumerate(sorted(held_out_sequences))}
-    counts: Counter[str] = Counter()
+    per_source: dict[str, Counter[str]] = {}
     with atomic_path(out_path) as tmp, open(tmp, "w") as out:
-        for genome, fasta in promoter_fastas.items():
-            candidates: dict[str, str] = {}
-            for gene_id, sequence in read_fasta(fasta).items():
-                sequence = sequence.upper()
-                if genome == held_out_genome and gene_id in held_out_ids:
-                    counts["left_out_test_gene"] += 1
-                elif sequence in held_out_sequences:
-                    counts[f"left_out_identical_to_{held_out_label}"] += 1
-                elif len(sequence) < min_length:
-                    counts["left_out_short"] += 1
-                elif sequence.count("N") > max_n_fraction * len(sequence):
-                    counts["left_out_mostly_n"] += 1
-                else:
-                    candidates[gene_id] = sequence
-            similar = set()
-            if similarity is not None and targets:
-                similar = {gene for gene, _ in similar_pairs(candidates, targets, similarity)}
-                counts[f"left_out_similar_to_{held_out_label}"] += len(similar)
-            for gene_id, sequence in candidates.items():
-                if gene_id not in similar:
-                    out.write(sequence + "\n")
-                    counts["kept"] += 1
-    log.info("%s: %s", out_path, dict(counts))
-    return counts
+        for source, fasta in promoter_fastas.items():
+            counts = per_source[source] = Counter()
+            by_id = source == held_out_genome and kinds.get(source, "promoters") == "promoters"
+            for records in _chunks(iter_fasta(fasta), chunk):
+                candidates: dict[str, str] = {}
+                for gene_id, sequence in records:
+                    sequence = sequence.upper()
+                    counts["sequences"] += 1
+                    counts["bases"] += len(sequence)
+                    if by_id and gene_id in held_out_ids:
+                        counts["left_out_test_gene"] += 1
+                    elif sequence in held_out_sequences:
+                        counts[f"left_out_identical_to_{held_out_label}"] += 1
+                    elif len(sequence) < min_length:
+                        counts["left_out_short"] += 1
+                    elif sequence.count("N") > max_n_fraction * len(sequence):
+                        counts["left_out_mostly_n"] += 1
+                    else:
+                        candidates[gene_id] = sequence
+                similar = set()
+                if similarity is not None and targets:
+                    similar = {gene for gene, _ in similar_pairs(candidates, targets, similarity)}
+                    counts[f"left_out_similar_to_{held_out_label}"] += len(similar)
+                for gene_id, sequence in candidates.items():
+                    if gene_id not in similar:
+                        out.write(sequence + "\n")
+                        counts["kept"] += 1
+                        counts["kept_bp"] += len(sequence)
+            log.info("%s: %s %s: %s", out_path, kinds.get(source, "promoters"), source,
+                     {key: value for key, value in counts.items() if value})  # fmt: skip
+    if out_stats is not None:
+        write_tsv(source_table(per_source, kinds, held_out_label), out_stats, index=False)
+    totals: Counter[str] = Counter()
+    for counts in per_source.values():
+        totals.update({key: value for key, value in counts.items() if key not in ("sequences", "bases", "kept_bp")})
+    totals = Counter({key: value for key, value in totals.items() if value})
+    log.info("%s: %s", out_path, dict(totals))
+    return totals

@@ -6,7 +6,8 @@ Genome FASTA files go through cornbert.genome instead, which streams and indexes
 from __future__ import annotations
 
 import gzip
-from collections.abc import Mapping, Sequence
+import zlib
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TextIO
 
@@ -23,29 +24,42 @@ def open_text(path: str | Path) -> TextIO:
     return gzip.open(path, "rt") if magic == b"\x1f\x8b" else open(path)
 
 
+def iter_fasta(path: str | Path) -> Iterator[tuple[str, str]]:
+    """(ID, sequence) pairs, the ID the header's first word, uppercase, one record in memory at a time; duplicate
+    IDs, stray text, an empty file and a file that is not (gzip) text are errors naming the file."""
+    seen: set[str] = set()
+    name: str | None = None
+    parts: list[str] = []
+    try:
+        with open_text(path) as handle:
+            for line_number, line in enumerate(handle, start=1):
+                line = line.strip()
+                if not line:
+                    continue
+                if line.startswith(">"):
+                    if name is not None:
+                        yield name, "".join(parts)
+                    name = line[1:].split()[0] if line[1:].strip() else ""
+                    if not name:
+                        raise InputError(path, f"line {line_number}: FASTA header without an ID")
+                    if name in seen:
+                        raise InputError(path, f"line {line_number}: sequence ID {name!r} occurs more than once")
+                    seen.add(name)
+                    parts = []
+                elif name is None:
+                    raise InputError(path, f"line {line_number}: not FASTA: sequence text before the first '>' header")
+                else:
+                    parts.append(line.upper())
+    except (EOFError, UnicodeDecodeError, gzip.BadGzipFile, zlib.error) as error:  # truncated gzip, binary data
+        raise InputError(path, f"cannot be read as FASTA (plain or gzip text): {error}") from None
+    if name is None:
+        raise InputError(path, "no FASTA records")
+    yield name, "".join(parts)
+
+
 def read_fasta(path: str | Path) -> dict[str, str]:
     """Sequences by ID (the header's first word), uppercase; duplicate IDs and stray text are errors."""
-    sequences: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    with open_text(path) as handle:
-        for line_number, line in enumerate(handle, start=1):
-            line = line.strip()
-            if not line:
-                continue
-            if line.startswith(">"):
-                name = line[1:].split()[0] if line[1:].strip() else ""
-                if not name:
-                    raise InputError(path, f"line {line_number}: FASTA header without an ID")
-                if name in sequences:
-                    raise InputError(path, f"line {line_number}: sequence ID {name!r} occurs more than once")
-                current = sequences[name] = []
-            elif current is None:
-                raise InputError(path, f"line {line_number}: not FASTA: sequence text before the first '>' header")
-            else:
-                current.append(line.upper())
-    if not sequences:
-        raise InputError(path, "no FASTA records")
-    return {name: "".join(parts) for name, parts in sequences.items()}
+    return dict(iter_fasta(path))
 
 
 def write_fasta(sequences: Mapping[str, str], path: str | Path) -> None:
