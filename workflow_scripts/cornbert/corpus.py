@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import matplotlib
@@ -16,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from cornbert.fasta import iter_fasta, read_fasta  # noqa: E402
+from cornbert.fasta import batched, iter_fasta, read_fasta  # noqa: E402
 from cornbert.runtime import atomic_path  # noqa: E402
 from cornbert.splits import Similarity, similar_pairs  # noqa: E402
 from cornbert.tables import read_split, write_tsv  # noqa: E402
@@ -161,17 +160,6 @@ LEFT_OUT_REASONS = ("test_gene", "identical_to_{label}", "similar_to_{label}", "
 LEAKAGE_REASONS = ("test_gene", "identical_to_{label}", "similar_to_{label}")
 
 
-def _chunks(records: Iterator[tuple[str, str]], size: int) -> Iterator[list[tuple[str, str]]]:
-    chunk = []
-    for record in records:
-        chunk.append(record)
-        if len(chunk) == size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def source_table(
     counts: dict[str, Counter[str]], kinds: dict[str, str], held_out_label: str = "test"
 ) -> pd.DataFrame:
@@ -221,7 +209,7 @@ def build_pretraining_corpus(
         for source, fasta in promoter_fastas.items():
             counts = per_source[source] = Counter()
             by_id = source == held_out_genome and kinds.get(source, "promoters") == "promoters"
-            for records in _chunks(iter_fasta(fasta), chunk):
+            for records in batched(iter_fasta(fasta), chunk):
                 candidates: dict[str, str] = {}
                 for gene_id, sequence in records:
                     sequence = sequence.upper()

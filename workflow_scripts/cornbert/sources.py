@@ -25,6 +25,7 @@ from pathlib import Path
 import pandas as pd
 import pysam
 
+from cornbert.fasta import batched
 from cornbert.genome import write_indexed_fasta
 from cornbert.promoters import clean_sequences
 from cornbert.runtime import atomic_path
@@ -105,17 +106,6 @@ def _windows(indexed: Path, settings: WindowSettings, dropped: Counter[str]) -> 
                 yield chrom, start, sequence[start : start + settings.length]
 
 
-def _batches(items: Iterator, size: int = BATCH) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def cut_windows(
     genome: str,
     fasta: str | Path,
@@ -134,7 +124,7 @@ def cut_windows(
         summary = write_indexed_fasta(fasta, indexed, ambiguous_bases)
         with atomic_path(out_bed) as bed_tmp, atomic_path(out_fasta) as fasta_tmp:
             with open(bed_tmp, "w") as bed, open(fasta_tmp, "w") as out:
-                for batch in _batches(_windows(indexed, settings, dropped)):
+                for batch in batched(_windows(indexed, settings, dropped), BATCH):
                     cleaned, batch_converted = clean_sequences([sequence for *_, sequence in batch])
                     converted += batch_converted
                     for (chrom, start, _), sequence in zip(batch, cleaned, strict=True):
@@ -188,7 +178,7 @@ def prepare_sequence_set(
         indexed = Path(workdir) / f"{name}.fa"
         summary = write_indexed_fasta(fasta, indexed, ambiguous_bases)
         with pysam.FastaFile(str(indexed)) as records, atomic_path(out_fasta) as tmp, open(tmp, "w") as out:
-            for batch in _batches(iter(records.references)):
+            for batch in batched(iter(records.references), BATCH):
                 cleaned, batch_converted = clean_sequences([records.fetch(record) for record in batch])
                 converted += batch_converted
                 for record, sequence in zip(batch, cleaned, strict=True):
