@@ -74,7 +74,7 @@ def test_cli_rejects_a_directory_that_is_not_a_model(tmp_path):
         capture_output=True,
         text=True,
     )
-    assert result.returncode == 1 and "not a fine-tuned CornBERT model directory" in result.stderr
+    assert result.returncode == 1 and f"{tmp_path}: not a model folder" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.parametrize("damage, problem", [
