@@ -4,10 +4,8 @@
 import json
 import logging
 
-import numpy as np
-
 from cornbert.errors import InputError
-from cornbert.metrics import choose_best
+from cornbert.metrics import choose_best, validation_figures
 from cornbert.runtime import atomic_path, run_entry
 from cornbert.tables import read_predictions, read_split, read_targets
 
@@ -20,13 +18,12 @@ def main(smk) -> None:
     validation = targets.index[split.eq("validation").to_numpy()]
     if not len(validation):
         raise InputError(smk.input.split, "no validation genes to choose the best model by")
-    observed = targets.loc[validation]
     errors = {}
     for name, path in zip(smk.params.models, smk.input.predictions, strict=True):
         predicted = read_predictions(path).reindex(validation)
         if predicted.isna().any().any():
             raise InputError(path, "no prediction for some validation genes")
-        errors[name] = float(np.mean((predicted[observed.columns].to_numpy() - observed.to_numpy()) ** 2))
+        errors[name] = validation_figures(predicted, targets, split)[0]
         log.info("%-16s validation MSE(log) %.4f", name, errors[name])
     choice = choose_best(errors, dict(zip(smk.params.models, smk.input.models, strict=True)))
     choice["validation_genes"] = len(validation)

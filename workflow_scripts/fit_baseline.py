@@ -2,12 +2,11 @@
 
 import logging
 
-import numpy as np
-
 from cornbert import model_folder
-from cornbert.baselines import BowConfig, HandEngConfig, fit, held_out
+from cornbert.baselines import BowConfig, HandEngConfig, fit, predict_held_out
 from cornbert.cnn import CnnConfig
 from cornbert.fasta import read_fasta, sequences_for
+from cornbert.metrics import validation_figures
 from cornbert.runtime import run_entry, seed_everything
 from cornbert.tables import check_split, read_split, read_targets, write_predictions
 
@@ -33,23 +32,15 @@ def main(smk) -> None:
         threads=smk.threads,
         cnn_config=CnnConfig(**settings.get("cnn", {})),
     )
-    genes = held_out(targets, split)
-    by_gene = dict(zip(targets.index, sequences))
-    predictions = targets.loc[genes].copy()
-    predictions[:] = model.predict([by_gene[g] for g in genes])
+    predictions = predict_held_out(model, targets, split, sequences)
 
-    labels = split.reindex(targets.index)
-    validation = targets.index[labels.eq("validation").to_numpy()]
-    observed = targets.loc[validation].to_numpy()
-    train_mean = targets.loc[labels.eq("train").to_numpy()].mean().to_numpy()
+    genes_in = split.reindex(targets.index).value_counts()
     trained_on = (f"- Targets: {smk.input.targets}; split: {smk.input.split}; promoters: {smk.input.promoters}\n"
-                  f"- {int(labels.eq('train').sum())} training genes, {len(validation)} validation genes, "
-                  f"{int(labels.eq('test').sum())} test genes (never used in fitting or model choice); "
+                  f"- {genes_in.get('train', 0)} training genes, {genes_in.get('validation', 0)} validation genes, "
+                  f"{genes_in.get('test', 0)} test genes (never used in fitting or model choice); "
                   f"seed {smk.params.seed}")  # fmt: skip
-    # A split without validation genes leaves nothing to report (NaN), not a zero error.
-    validation_mse = float(np.mean((predictions.loc[validation].to_numpy() - observed) ** 2)) if len(validation) else np.nan
-    reference_mse = float(np.mean((train_mean - observed) ** 2)) if len(validation) else np.nan
-    card = model_folder.model_card(model, name, smk.output.model, trained_on, validation_mse, reference_mse)
+    card = model_folder.model_card(model, name, smk.output.model, trained_on,
+                                   *validation_figures(predictions, targets, split))  # fmt: skip
     model_folder.save(model, smk.output.model, name, card)
     write_predictions(predictions, smk.output.predictions)
     log.info("saved %s to %s; wrote %d held-out predictions to %s", name, smk.output.model, len(predictions),

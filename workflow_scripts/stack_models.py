@@ -7,10 +7,9 @@ fitted on every validation gene."""
 
 import logging
 
-import numpy as np
-
 from cornbert import fitted, model_folder
 from cornbert.errors import InputError
+from cornbert.metrics import validation_figures
 from cornbert.runtime import run_entry
 from cornbert.stacking import fit_weights, out_of_fold, predict
 from cornbert.tables import read_predictions, read_split, read_targets, write_predictions, write_tsv
@@ -39,9 +38,7 @@ def main(smk) -> None:
     predictions = validation_rows.combine_first(predict(weights, members, test)).loc[validation.union(test, sort=False)]
     write_predictions(predictions, smk.output.predictions)
 
-    observed = targets.loc[validation].to_numpy()
-    validation_mse = float(np.mean((validation_rows.to_numpy() - observed) ** 2))
-    reference_mse = float(np.mean((targets.loc[split.eq("train")].mean().to_numpy() - observed) ** 2))
+    validation_mse, reference_mse = validation_figures(validation_rows, targets, split)
     stack = fitted.Stack.from_folders(dict(zip(smk.params.members, smk.input.models, strict=True)), weights)
     trained_on = (f"- Members: {', '.join(smk.params.members)} (each fitted on the training genes; see its own card "
                   f"under members/)\n- Weights: non-negative least squares per tissue on {len(validation)} validation "

@@ -258,15 +258,15 @@ def fit(
     raise ValueError(f"unknown baseline {baseline!r}; known: {', '.join(BASELINES)}")
 
 
-def held_out(targets: pd.DataFrame, split: pd.Series) -> pd.Index:
-    """The validation and test genes, in the order of `targets`."""
-    return targets.index[split.reindex(targets.index).isin(("validation", "test")).to_numpy()]
+def predict_held_out(model, targets: pd.DataFrame, split: pd.Series, sequences: Sequence[str]) -> pd.DataFrame:
+    """A fitted model's log(TPM+1) predictions for the held-out genes (validation and test, in the order of
+    `targets`; `sequences` aligned with `targets.index`)."""
+    genes = targets.index[split.reindex(targets.index).isin(("validation", "test")).to_numpy()]
+    by_gene = dict(zip(targets.index, sequences))
+    return pd.DataFrame(model.predict([by_gene[g] for g in genes]), index=genes, columns=targets.columns)
 
 
 def fit_predict(baseline: str, targets: pd.DataFrame, split: pd.Series, sequences: Sequence[str], *args,
                 **kwargs) -> pd.DataFrame:  # fmt: skip
-    """`fit`, then the fitted model's log(TPM+1) predictions for the held-out genes (validation and test)."""
-    model = fit(baseline, targets, split, sequences, *args, **kwargs)
-    genes = held_out(targets, split)
-    by_gene = dict(zip(targets.index, sequences))
-    return pd.DataFrame(model.predict([by_gene[g] for g in genes]), index=genes, columns=targets.columns)
+    """`fit`, then the fitted model's predictions for the held-out genes (predict_held_out)."""
+    return predict_held_out(fit(baseline, targets, split, sequences, *args, **kwargs), targets, split, sequences)

@@ -112,8 +112,7 @@ class FittedCnn:
         self.batch_size = 256
 
     def configure(self, batch_size: int, device: str) -> None:
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        self.model.to(device)
+        self.model.to(distributed.inference_device(device))
 
     def predict(self, sequences: Sequence[str]) -> np.ndarray:
         codes = encode(list(sequences), self.length)

@@ -101,6 +101,11 @@ def launch_job(module: str, job: dict, nprocs: int, workdir: str | Path, extra_a
         launch(module, [job_file.name, *extra_args], nprocs)
 
 
+def inference_device(device: str) -> str:
+    """The device a loaded model runs on: `auto` is the GPU when torch sees one, else the CPU."""
+    return ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+
+
 def setup(prefer_cuda: bool = True) -> Context:
     """Join the torchrun process group if there is one; pick this process's device."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))

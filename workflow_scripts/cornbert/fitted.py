@@ -106,22 +106,18 @@ class Transformer:
     kind = "transformer"
 
     def __init__(self, folder: str | Path, batch_size: int = 32, device: str = "auto"):
-        import torch
-
         from cornbert.regressor import load_regressor
 
         self.folder = Path(folder)
         self.model, self.tokenizer, self.tissues = load_regressor(folder)
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        self.model.to(self.device)
-        self.batch_size = batch_size
+        self.configure(batch_size, device)
         log.info("loaded %s (transformer, %d tissues) on %s", folder, len(self.tissues), self.device)
 
     def configure(self, batch_size: int, device: str) -> None:
-        import torch
+        from cornbert.distributed import inference_device
 
         self.batch_size = batch_size
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        self.device = inference_device(device)
         self.model.to(self.device)
 
     def predict(self, sequences: Sequence[str]) -> np.ndarray:
@@ -187,7 +183,3 @@ class Stack:
     def load_files(cls, folder: Path, settings: dict, tissues: list[str]) -> Stack:
         weights = pd.DataFrame(settings["weights"]).set_index("tissue").loc[tissues]
         return cls.from_folders({m: folder / "members" / m for m in settings["members"]}, weights)
-
-
-
-

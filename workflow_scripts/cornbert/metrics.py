@@ -369,3 +369,17 @@ def choose_best(validation_mse: Mapping[str, float], folders: Mapping[str, str])
     return {"model": best, "folder": str(folders[best]),
             "criterion": "lowest MSE of log(TPM+1) on the validation genes (the stacks' out of fold)",
             "validation_mse_log": {name: round(float(value), 6) for name, value in validation_mse.items()}}  # fmt: skip
+
+
+def validation_figures(predicted: pd.DataFrame, targets: pd.DataFrame, split: pd.Series) -> tuple[float, float]:
+    """MSE of log(TPM+1) over the validation genes of `predicted` [genes x tissues], and of each tissue's training
+    mean (the reference a model card's reduction is against). NaN for both where the split has no validation genes:
+    nothing to report, not a zero error."""
+    labels = split.reindex(targets.index)
+    validation = targets.index[labels.eq("validation").to_numpy()]
+    if not len(validation):
+        return float("nan"), float("nan")
+    observed = targets.loc[validation]
+    train_mean = targets.loc[labels.eq("train").to_numpy()].mean()
+    error = float(np.mean((predicted.loc[validation, observed.columns].to_numpy() - observed.to_numpy()) ** 2))
+    return error, float(np.mean((train_mean.to_numpy() - observed.to_numpy()) ** 2))

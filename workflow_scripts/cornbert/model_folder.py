@@ -145,4 +145,3 @@ or `cornbert-predict --model {folder} --fasta promoters.fa --output predictions.
 cornbert-saturate). The folder is open formats only: {DESCRIPTOR} (kind, tissues, settings, SHA-256 of every file)
 and the files it names.
 """)
-
