@@ -492,7 +492,9 @@ def section_accuracy(args) -> dict[str, Any]:
         leakage = pd.read_csv(run_dir / "results" / "expression" / "leakage.tsv", sep="\t")
         figures["sets"][name] = described | {
             "machine": measured_on,
-            "paired_gaps": paired_gaps(run_dir / "results", sorted(overall.index), int(metrics.n_replicates.max())),
+            # `<model>_ensemble` rows are the mean of a model's replicate files, not files of their own.
+            "paired_gaps": paired_gaps(run_dir / "results", sorted(m for m in overall.index if not m.endswith("_ensemble")),
+                                       int(metrics.n_replicates.max())),
             "run_dir": str(run_dir),
             "config": f"bench/configs/{config_name}" if config_name else "the data only (laptop recipe)",
             "leakage": leakage.to_dict(orient="records"),

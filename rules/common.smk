@@ -161,6 +161,7 @@ def final_outputs():
         "results/evaluation/metrics.tsv",
         "results/importance/importance.png",
     ]
+    outputs += expand("results/models/{model}", model=evaluated_models())
     if not STAGE1_MODEL:
         outputs += ["results/tokenizer/token_lengths.png"]
     outputs += expand("results/finetune/{variant}/rep{rep}/loss.png", variant=FINETUNE_VARIANTS, rep=REPLICATES)

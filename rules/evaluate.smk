@@ -150,3 +150,22 @@ rule choose_best_model:
         models=evaluated_models(),
     script:
         "../workflow_scripts/choose_best_model.py"
+
+
+rule publish_model:
+    input:
+        model=lambda wildcards: model_folder(wildcards.model, 1),
+        metrics=rules.evaluate_models.output.metrics,
+    output:
+        model=directory("results/models/{model}"),
+    log:
+        "logs/publish_model/{model}.log",
+    wildcard_constraints:
+        model="|".join(evaluated_models()),
+    conda:
+        "../envs/evaluate.yaml"
+    threads: rule_threads("publish_model")
+    resources:
+        **rule_resources("publish_model"),
+    script:
+        "../workflow_scripts/publish_model.py"

@@ -100,6 +100,34 @@ def test_saved_model_reloads_in_a_fresh_process_and_predicts_the_same(saved, nam
         assert np.ptp(expected, axis=0).max() > 1e-4
 
 
+@pytest.mark.parametrize("name", ["hand_eng", "CornBERT", "stack"])
+def test_a_published_model_states_its_test_figures_and_predicts_as_its_fit(saved, name, tmp_path):
+    """rule publish_model: a copy whose card carries the test figures (Markdown and Hub metadata); the fitted
+    folder's own card is left alone (the copy's files are hard links), and the copy loads and predicts the same."""
+    import yaml
+
+    metrics = pd.DataFrame([
+        {"model": name, "tissue": tissue, "metric": metric, "value": value, "ci_low": value - 0.1,
+         "ci_high": value + 0.1, "sd_replicates": 0.0, "n_replicates": 3}
+        for tissue in ["All", "leaf"] for metric, value in [("mse_log", 1.234), ("pct_reduction_mse_log", 12.5)]
+    ])  # fmt: skip
+    source = copy_of(saved["folders"][name], tmp_path)
+    before = (source / "README.md").read_text() if (source / "README.md").is_file() else None
+    section, entries = model_folder.card_test_figures(metrics, name, "results/evaluation/metrics.tsv")
+    target = tmp_path / "models" / name
+    model_folder.publish(source, target, section, entries)
+    card = (target / "README.md").read_text()
+    metadata = yaml.safe_load(card.split("---\n")[1])
+    values = {m["type"]: m["value"] for m in metadata["model-index"][0]["results"][0]["metrics"]}
+    assert values["mse_log"] == 1.234 and values["pct_reduction_mse_log"] == 12.5
+    assert "| leaf | 1.234 (1.134 to 1.334)" in card and "3 fit(s)" in card
+    assert ((source / "README.md").read_text() if before is not None else None) == before
+    predicted, _ = fresh_process(target, saved["probes"], tmp_path)
+    np.testing.assert_allclose(predicted, saved["models"][name].predict(saved["probes"]), rtol=0, atol=1e-6)
+    with pytest.raises(InputError, match="no test figures of other"):
+        model_folder.card_test_figures(metrics, "other", "metrics.tsv")
+
+
 def test_each_model_says_which_bases_it_reads(saved):
     models, probes = saved["models"], saved["probes"]
     lengths = np.array([len(p) for p in probes])

@@ -496,7 +496,8 @@ BPE tokens nearest the gene; sequences are read 5'->3' toward the gene).
 - Validation, best (step {best['step']}): {best['loss']:.4f}{' (these weights are saved)' if job.settings.keep_best else ''}
 - Validation, predicting each tissue's training mean: {reference:.4f}
   (best reduction: {reduction:.1f} %)
-Test figures with intervals: results/evaluation/metrics.tsv of the run (the test genes play no part here).
+Test figures with intervals: results/evaluation/metrics.tsv of the run, and the card of this model's copy in
+results/models/ (rule publish_model); the test genes play no part in fitting or choosing it.
 
 ## Use
 With transformers alone (the folder ships its model code, modeling_cornbert.py, named in config.json):

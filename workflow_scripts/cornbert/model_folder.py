@@ -133,7 +133,8 @@ alleles and positions instead of reporting no effect.
 ## Metrics (MSE of log(TPM+1), validation genes)
 - {name}: {validation_mse:.4f}
 - each tissue's training mean: {reference_mse:.4f} (reduction: {reduction:.1f} %)
-{extra}Test figures with intervals: results/evaluation/metrics.tsv of the run (the test genes play no part here).
+{extra}Test figures with intervals: results/evaluation/metrics.tsv of the run, and the card of this model's copy
+in results/models/ (rule publish_model); the test genes play no part in fitting or choosing it.
 
 ## Use
 ```python
@@ -145,3 +146,65 @@ or `cornbert-predict --model {folder} --fasta promoters.fa --output predictions.
 cornbert-saturate). The folder is open formats only: {DESCRIPTOR} (kind, tissues, settings, SHA-256 of every file)
 and the files it names.
 """)
+
+
+def publish(source: Path, target: Path, section: str, metrics: list[dict]) -> None:
+    """A copy of the model folder `source` at `target` (hard links) whose card also states its test figures:
+    `section` (Markdown) appended, `metrics` (Hub model-index entries) added to the YAML metadata, and the card's
+    own path replaced by the new one. The copy's card is a new file, so the source's is left as it was."""
+    import yaml
+
+    card_path = source / CARD
+    card = card_path.read_text() if card_path.is_file() else ""
+    metadata, body = {}, card
+    if card.startswith("---\n") and "\n---\n" in card[4:]:
+        head, body = card[4:].split("\n---\n", 1)
+        metadata = yaml.safe_load(head) or {}
+    index = metadata.setdefault("model-index", [{"name": target.name, "results": []}])
+    if not index[0].setdefault("results", []):
+        index[0]["results"].append({"task": {"type": "tabular-regression",
+                                             "name": "log(TPM+1) per tissue from the promoter"}, "metrics": []})  # fmt: skip
+    index[0]["results"][0].setdefault("metrics", []).extend(metrics)
+    body = body.replace(str(source), str(target)).rstrip("\n") + "\n\n" + section
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent))
+    try:
+        shutil.rmtree(partial)
+        copy_folder(source, partial)
+        (partial / CARD).unlink(missing_ok=True)  # a hard link: writing through it would change the source's card
+        (partial / CARD).write_text(f"---\n{yaml.safe_dump(metadata, sort_keys=False).strip()}\n---\n{body}")
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(partial, target)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+TEST_METRICS = {"mse_log": "MSE of log(TPM+1)", "pct_reduction_mse_log": "% MSE(log) reduction against const_mean",
+                "spearman": "Spearman rho", "mae_tpm": "MAE of TPM"}  # fmt: skip
+
+
+def card_test_figures(metrics, model: str, source: str) -> tuple[str, list[dict]]:
+    """The card's section on the test genes (a table per tissue) and its Hub model-index entries ('All'
+    tissues), from a metrics table (results/evaluation/metrics.tsv as a pandas DataFrame)."""
+    rows = metrics[(metrics.model == model) & metrics.metric.isin(list(TEST_METRICS))]
+    if rows.empty:
+        raise InputError(source, f"no test figures of {model}")
+    replicates = int(rows.n_replicates.max())
+    shown = [m for m in TEST_METRICS if m in set(rows.metric)]
+    lines = ["| tissue | " + " | ".join(TEST_METRICS[m] for m in shown) + " |", "|---" * (len(shown) + 1) + "|"]
+    for tissue, part in rows.groupby("tissue", sort=False):
+        cells = part.set_index("metric")
+        lines.append(f"| {tissue} | " + " | ".join(
+            f"{cells.at[m, 'value']:.3f} ({cells.at[m, 'ci_low']:.3f} to {cells.at[m, 'ci_high']:.3f})"
+            if m in cells.index else "-" for m in shown) + " |")  # fmt: skip
+    section = (
+        f"## Test figures (test genes, {replicates} fit(s) of this model; this folder is the first)\n\n"
+        "Mean over the fits, 95 % bootstrap interval over the split's leakage groups, from "
+        f"`{source}` (the genes of no training, validation or model choice).\n\n" + "\n".join(lines) + "\n"
+    )
+    overall = rows[rows.tissue == "All"].set_index("metric")
+    entries = [{"type": metric, "name": f"test {TEST_METRICS[metric]}, all tissues (95 % interval "
+                f"{overall.at[metric, 'ci_low']:.4f} to {overall.at[metric, 'ci_high']:.4f})",
+                "value": round(float(overall.at[metric, "value"]), 4)} for metric in shown if metric in overall.index]  # fmt: skip
+    return section, entries
