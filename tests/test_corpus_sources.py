@@ -162,6 +162,8 @@ def test_every_source_enters_the_corpus_under_one_leakage_rule_counted_per_sourc
         "near": reverse_complement(mutate(rng, test_promoter, 0.05)),  # the other strand, 5 % changed
         **{f"s{i}": random_dna(rng, 600) for i in range(4)},
         "tiny": "ACGTACGT",
+        "core": test_promoter[-170:],  # a core promoter cut from the test promoter: its sequence, left out
+        "half": test_promoter[300:] + random_dna(rng, 300),  # half of it in a window of its length: stays
     }
     write_fasta(sequence_set, tmp_path / "set.fa")
     windows = {f"c:{600 * i + 1}-{600 * (i + 1)}": random_dna(rng, 600) for i in range(3)}
@@ -175,25 +177,25 @@ def test_every_source_enters_the_corpus_under_one_leakage_rule_counted_per_sourc
         held_out_genome="target",
         held_out_ids={"g_test"},
         held_out_sequences={test_promoter},
-        similarity=Similarity(0.8, 0.8),
+        similarity=Similarity(0.8, 0.8, shorter=True),  # as rule build_pretraining_corpus
         kinds={"target": "promoters", "set": "sequence_set", "raw": "windows"},
         out_stats=tmp_path / "stage2.sources.tsv",
         chunk=2,  # several MMseqs2 searches per source: chunking changes nothing
     )
     corpus = (tmp_path / "stage2.txt").read_text().split()
-    expected = [train_promoter] + [sequence_set[f"s{i}"] for i in range(4)] + list(windows.values())[:3]
-    assert corpus == expected
-    assert counts == {"kept": 8, "left_out_test_gene": 1, "left_out_identical_to_test": 1,
-                      "left_out_similar_to_test": 2, "left_out_short": 1}  # fmt: skip
+    expected = [train_promoter] + [sequence_set[f"s{i}"] for i in range(4)] + [sequence_set["half"]]
+    assert corpus == expected + list(windows.values())[:3]
+    assert counts == {"kept": 9, "left_out_test_gene": 1, "left_out_identical_to_test": 1,
+                      "left_out_similar_to_test": 3, "left_out_short": 1}  # fmt: skip
     table = pd.read_csv(tmp_path / "stage2.sources.tsv", sep="\t", index_col="source")
     assert list(table.index) == ["target", "set", "raw"]
     assert list(table["kind"]) == ["promoters", "sequence_set", "windows"]
-    assert list(table["sequences"]) == [2, 7, 4] and list(table["kept"]) == [1, 4, 3]
-    assert list(table["bases"]) == [1200, 6 * 600 + 8, 2400] and list(table["kept_bp"]) == [600, 2400, 1800]
+    assert list(table["sequences"]) == [2, 9, 4] and list(table["kept"]) == [1, 5, 3]
+    assert list(table["bases"]) == [1200, 7 * 600 + 8 + 170, 2400] and list(table["kept_bp"]) == [600, 3000, 1800]
     assert list(table["left_out_test_gene"]) == [1, 0, 0]
     assert list(table["left_out_identical_to_test"]) == [0, 1, 0]
-    assert list(table["left_out_similar_to_test"]) == [0, 1, 1]
-    assert list(table["left_out_leakage"]) == [1, 2, 1] and list(table["left_out_short"]) == [0, 1, 0]
+    assert list(table["left_out_similar_to_test"]) == [0, 2, 1]
+    assert list(table["left_out_leakage"]) == [1, 3, 1] and list(table["left_out_short"]) == [0, 1, 0]
 
 
 def test_corpus_statistics_have_one_row_per_source(tmp_path, unannotated):

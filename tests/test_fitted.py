@@ -292,3 +292,18 @@ def test_variants_with_best_score_alleles_anywhere_and_the_transformer_marks_wha
     read = transformer.groupby("variant_id")["model_reads"].all()
     assert read[read.index.str.startswith("near")].all() and not read[read.index.str.startswith("far")].any()
     assert (transformer.loc[~transformer["model_reads"], "delta"] == 0).all()  # unseen, hence marked
+
+
+@pytest.mark.slow
+def test_demo_publishes_every_model_with_its_test_figures(demo_run: Path):
+    import yaml
+
+    metrics = pd.read_csv(demo_run / "results/evaluation/metrics.tsv", sep="\t")
+    overall = metrics[(metrics.tissue == "All") & (metrics.metric == "mse_log")].set_index("model")["value"]
+    published = sorted(p.name for p in (demo_run / "results/models").iterdir())
+    assert published == sorted(m for m in overall.index if not m.endswith("_ensemble"))
+    best = json.loads((demo_run / "results/best_model.json").read_text())["model"]
+    card = (demo_run / "results/models" / best / "README.md").read_text()
+    entries = yaml.safe_load(card.split("---\n")[1])["model-index"][0]["results"][0]["metrics"]
+    assert {e["type"]: e["value"] for e in entries}["mse_log"] == round(overall[best], 4)
+    assert "validation" in card and "## Test figures" in card

