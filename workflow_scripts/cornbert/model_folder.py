@@ -76,7 +76,9 @@ def copy_folder(source: Path, target: Path) -> None:
         except OSError:
             shutil.copy2(src, dst)
 
-    shutil.copytree(source, target, copy_function=link_or_copy)
+    # Snakemake stamps a directory output with .snakemake_timestamp; a linked stamp would be touched when the copy
+    # is stamped, and the source would look newer than everything made from it.
+    shutil.copytree(source, target, copy_function=link_or_copy, ignore=shutil.ignore_patterns(".snakemake_timestamp"))
 
 
 DESCRIPTIONS = {
