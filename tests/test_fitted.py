@@ -4,6 +4,7 @@ reads; `best` behind the tools, with alleles inside and outside each member's wi
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -113,9 +114,14 @@ def test_a_published_model_states_its_test_figures_and_predicts_as_its_fit(saved
     ])  # fmt: skip
     source = copy_of(saved["folders"][name], tmp_path)
     before = (source / "README.md").read_text() if (source / "README.md").is_file() else None
+    stamp = source / ".snakemake_timestamp"  # what Snakemake leaves in a finished directory output
+    stamp.touch()
+    os.utime(stamp, (1e9, 1e9))
     section, entries = model_folder.card_test_figures(metrics, name, "results/evaluation/metrics.tsv")
     target = tmp_path / "models" / name
     model_folder.publish(source, target, section, entries)
+    (target / ".snakemake_timestamp").touch()  # Snakemake stamping the copy must not make the fit look newer
+    assert stamp.stat().st_mtime == 1e9
     card = (target / "README.md").read_text()
     metadata = yaml.safe_load(card.split("---\n")[1])
     values = {m["type"]: m["value"] for m in metadata["model-index"][0]["results"][0]["metrics"]}
