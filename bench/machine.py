@@ -34,6 +34,19 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
+def cpu_id() -> str:
+    """Family, model and stepping: virtual machines often report one model name for different processors, and
+    another processor rounds differently (BENCHMARKS.md section 12)."""
+    fields = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return "unknown"
+    return f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')} stepping {fields.get('stepping', '?')}"
+
+
 def total_ram_gib() -> float:
     try:
         import psutil
@@ -50,6 +63,8 @@ def machine() -> dict[str, Any]:
     info = {
         "nproc": os.cpu_count(),
         "cpu": cpu_model(),
+        "cpu_id": cpu_id(),
+        "torch_kernels": torch.backends.cpu.get_cpu_capability(),  # what ATEN_CPU_CAPABILITY would change
         "ram_gib": round(total_ram_gib(), 1),
         "torch": torch.__version__,
         "python": platform.python_version(),
