@@ -205,6 +205,7 @@ def summarise(runs: list[dict], test: TestSet, ensemble: int, threads: int) -> d
 
 def check(args, stored: dict) -> bool:
     """Fine-tune the first `ensemble` seeds under kernel set args.check; do the stored statements hold?"""
+    args.other_threads = 0  # the stored ranges are of the first thread count
     runs = fits(args, [args.check], list(range(42, 42 + args.ensemble)))
     test = TestSet(args.run_dir, n_boot=0)
     holds = True
