@@ -24,27 +24,30 @@ REPO = BENCH_DIR.parent
 RESULT_MARKER = "BENCH_RESULT "
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def cpu_id() -> str:
-    """Family, model and stepping: virtual machines often report one model name for different processors, and
-    another processor rounds differently (BENCHMARKS.md section 12)."""
-    fields = {}
+def _cpuinfo() -> dict[str, str] | None:
+    """The first processor's fields in /proc/cpuinfo (None where there is none)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = line.partition(":")
             fields.setdefault(key.strip(), value.strip())
     except OSError:
+        return None
+    return fields
+
+
+def cpu_model() -> str:
+    return (_cpuinfo() or {}).get("model name") or platform.processor() or "unknown"
+
+
+def cpu_id() -> str:
+    """Family, model and stepping: virtual machines often report one model name for different processors, and
+    another processor rounds differently (BENCHMARKS.md section 12)."""
+    fields = _cpuinfo()
+    if fields is None:
         return "unknown"
-    return f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')} stepping {fields.get('stepping', '?')}"
+    return (f"{fields.get('vendor_id', '?')} family {fields.get('cpu family', '?')} model {fields.get('model', '?')} "
+            f"stepping {fields.get('stepping', '?')}")  # fmt: skip
 
 
 def total_ram_gib() -> float:

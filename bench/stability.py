@@ -88,11 +88,12 @@ def run_settings(run_dir: Path) -> dict:
     return json.loads(re.search(r"```json\n(.*?)\n```", card, re.S).group(1))
 
 
-def fits(args, kernels: list[str], seeds: list[int]) -> list[dict]:
-    """Every (model, kernel set, threads, seed) fit, each run in its own process unless its predictions exist."""
+def fits(args, kernels: list[str], seeds: list[int], other_threads: int) -> list[dict]:
+    """Every (model, kernel set, threads, seed) fit, each run in its own process unless its predictions exist;
+    `other_threads` (0: none) adds the seeds at that thread count under the first kernel set."""
     plan = [(m, k, args.threads, s) for m, k, s in itertools.product(MODELS, kernels, seeds)]
-    if args.other_threads:
-        plan += [(m, kernels[0], args.other_threads, s) for m, s in itertools.product(MODELS, seeds)]
+    if other_threads:
+        plan += [(m, kernels[0], other_threads, s) for m, s in itertools.product(MODELS, seeds)]
     done = []
     for number, (model, kernel, threads, seed) in enumerate(plan, start=1):
         out = args.out / args.label / f"{model}_{kernel}_t{threads}_seed{seed}"
@@ -205,8 +206,7 @@ def summarise(runs: list[dict], test: TestSet, ensemble: int, threads: int) -> d
 
 def check(args, stored: dict) -> bool:
     """Fine-tune the first `ensemble` seeds under kernel set args.check; do the stored statements hold?"""
-    args.other_threads = 0  # the stored ranges are of the first thread count
-    runs = fits(args, [args.check], list(range(42, 42 + args.ensemble)))
+    runs = fits(args, [args.check], list(range(42, 42 + args.ensemble)), other_threads=0)  # stored: one count
     test = TestSet(args.run_dir, n_boot=0)
     holds = True
     for model in MODELS:
@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(0 if check(args, figures) else 1)
     began = time.perf_counter()
     where = machine.machine()  # before the fits: the load average of an idle machine, or not
-    runs = fits(args, args.kernels, list(range(42, 42 + args.seeds)))
+    runs = fits(args, args.kernels, list(range(42, 42 + args.seeds)), args.other_threads)
     figures = summarise(runs, TestSet(args.run_dir, args.n_boot), args.ensemble, args.threads)
     figures["changes"], figures["settings"] = changes, run_settings(args.run_dir) | changes
     entry = {"figures": figures, "machine": where,
