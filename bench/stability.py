@@ -20,6 +20,16 @@ paired gap CornBERT - CornBERT_scratch with an interval over test-gene resamples
 each resample draws a random fit of each model under one kernel set and seed, so the interval says where the gap
 of one more run on some other machine would fall, not only where the mean of these fits is.
 
+How large a reported ensemble must be: for k = 1 up to half the seeds, the sd of the score of the mean prediction
+of k fits of distinct seeds (random k-subsets of the fits under the first kernel set; subsets of a finite pool
+overlap and so vary less than k fresh seeds would, which the finite-population factor (n - 1) / (n - k) on the
+variance corrects, exactly for a mean of k draws).
+
+`--motifs N` runs the run's motif discovery (its `motifs` settings and model, rule discover_motifs) on the first N
+seeds' fits and counts in how many each planted demo element is found where the demo world planted it: the core
+element in the mean over tissues, each contrast's tissue element raising that tissue (a pattern of that sign whose
+consensus holds the element or its reverse complement, one mismatch allowed).
+
 `--check K` fine-tunes the first `--ensemble` seeds under kernel set K only and says whether the stored figures'
 statements hold there (each model inside its stored range of fits, the gap's sign). Results: bench/results/
 stability.json (per label: figures, machine, command); the fits themselves under --out (default $TMPDIR/cornbert-stability).
@@ -30,6 +40,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import math
 import os
 import re
 import subprocess
@@ -137,6 +148,19 @@ class TestSet:
         return 100 * (self.reference - self.mse(mean)) / self.reference
 
 
+def ensemble_sizes(test: TestSet, predictions: list[pd.DataFrame], draws: int = 200) -> dict:
+    """Per ensemble size k: mean and sd of the score of k fits' mean prediction over random k-subsets of the fits,
+    the variance scaled by the finite-population factor (see the module's docstring)."""
+    rng = np.random.default_rng(0)
+    n, sizes = len(predictions), {}
+    for k in range(1, n // 2 + 1):
+        subsets = sorted({tuple(sorted(rng.choice(n, k, replace=False))) for _ in range(draws)})
+        values = np.array([test.reduction([predictions[i] for i in subset])[0] for subset in subsets])
+        sd = float(values.std(ddof=1) * math.sqrt((n - 1) / (n - k)))
+        sizes[str(k)] = {"mean": round(float(values.mean()), 2), "sd": round(sd, 2), "subsets": len(subsets)}
+    return sizes
+
+
 def spread(values: pd.DataFrame, column: str) -> dict:
     """sd of `column` over all fits, across seeds (within each kernel set, averaged) and across kernel sets (within
     each seed, averaged); NaN where a group has one fit."""
@@ -184,6 +208,8 @@ def summarise(runs: list[dict], test: TestSet, ensemble: int, threads: int) -> d
     for model in MODELS:
         if len(ensembles):
             figures["ensemble"][model] = spread(ensembles[ensembles.model == model], "value")
+        first = [r["predictions"] for r in main if r["model"] == model and r["kernel"] == main[0]["kernel"]]
+        figures.setdefault("ensemble_sizes", {})[model] = ensemble_sizes(test, first)
     # Paired gap with an interval over resamples and fits: resample b pairs a random fit of each model that share
     # a kernel set and seed (the same machine and seed), scored on the same genes.
     rng = np.random.default_rng(0)
@@ -202,6 +228,70 @@ def summarise(runs: list[dict], test: TestSet, ensemble: int, threads: int) -> d
             "resolved": bool(low > 0 or high < 0),
         }  # fmt: skip
     return figures
+
+
+def run_config(run_dir: Path) -> dict:
+    """The run's config over its recipe, as the workflow reads it (the keys neither sets are the dataclasses'
+    defaults, which are the schema's)."""
+    from cornbert.recipes import with_recipe
+
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    config = yaml.safe_load((run_dir / "config" / "config.yaml").read_text())
+    return with_recipe(config, REPO / "config" / "recipes", schema["properties"]["recipe"]["default"])
+
+
+def planted_found(table: pd.DataFrame, contrasts: list[str]) -> dict[str, bool]:
+    """Which planted demo elements a motif table holds where they were planted (see the module's docstring)."""
+    from cornbert.demo_world import CORE_SEQUENCE, TISSUE_ELEMENTS
+    from cornbert.fasta import reverse_complement
+
+    def holds(consensus: str, element: str) -> bool:
+        for word in (element, reverse_complement(element)):
+            for start in range(len(consensus) - len(word) + 1):
+                if sum(a != b for a, b in zip(consensus[start : start + len(word)], word)) <= 1:
+                    return True
+        return False
+
+    def found(attribution: str, element: str) -> bool:
+        rows = table[(table.attribution == attribution) & (table.sign == "+")]
+        return any(holds(consensus, element) for consensus in rows.consensus)
+
+    elements = {"core element, mean over tissues": found("mean over tissues", CORE_SEQUENCE)}
+    for tissue in contrasts:
+        for element in TISSUE_ELEMENTS:
+            if tissue in element.effect:
+                elements[f"{element.name} raising {tissue}"] = found(f"{tissue} vs mean", element.sequence)
+    return elements
+
+
+def motif_frequency(args, runs: list[dict]) -> dict:
+    """Motif discovery on the first `args.motifs` seeds' fits of the run's motif model; per planted element, the
+    fits that find it."""
+    from cornbert.fasta import read_fasta
+    from cornbert.motifs import MotifSettings, run
+
+    config = run_config(args.run_dir)
+    settings = MotifSettings(**config["motifs"])
+    if settings.model not in MODELS:
+        sys.exit(f"motifs.model of {args.run_dir} is {settings.model}: --motifs needs one of {', '.join(MODELS)}")
+    expression = args.run_dir / "results" / "expression"
+    promoters, split = read_fasta(expression / "promoters.fa"), read_split(expression / "split.tsv")
+    chosen = sorted({r["seed"] for r in runs})[: args.motifs]
+    found: dict[str, list[int]] = {}
+    for seed in chosen:
+        out = args.out / args.label / f"{settings.model}_{args.kernels[0]}_t{args.threads}_seed{seed}"
+        table_path = out / "motifs" / "motifs.tsv"
+        if not table_path.exists():
+            began = time.perf_counter()
+            run(out / "model", promoters, expression / "promoters.fa", split, settings, config.get("seed", 42),
+                table_path, out / "motifs" / "logos.png", out / "motifs" / "attributions.npz",
+                out / "motifs" / "modisco.h5", device="cpu")  # fmt: skip
+            print(f"motifs of {out.name}: {time.perf_counter() - began:.0f} s", flush=True)
+        for element, hit in planted_found(pd.read_csv(table_path, sep="\t"), settings.contrasts).items():
+            found.setdefault(element, []).extend([seed] if hit else [])
+    return {"model": settings.model, "seeds": chosen,
+            "found": {element: f"{len(seeds)} of {len(chosen)} fits" for element, seeds in found.items()},
+            "seeds_finding": found}  # fmt: skip
 
 
 def check(args, stored: dict) -> bool:
@@ -240,6 +330,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ensemble", type=int, default=3)
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--check", choices=KERNEL_SETS)
+    parser.add_argument("--motifs", type=int, default=0, metavar="N", help="motif discovery on N fits (0: none)")
     parser.add_argument("--label", default="shipped")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a fine-tuning setting")
     parser.add_argument("--fit", nargs=4, metavar=("VARIANT", "SEED", "THREADS", "OUT"), help=argparse.SUPPRESS)
@@ -260,6 +351,8 @@ def main(argv: list[str] | None = None) -> None:
     runs = fits(args, args.kernels, list(range(42, 42 + args.seeds)), args.other_threads)
     figures = summarise(runs, TestSet(args.run_dir, args.n_boot), args.ensemble, args.threads)
     figures["changes"], figures["settings"] = changes, run_settings(args.run_dir) | changes
+    if args.motifs:
+        figures["motifs"] = motif_frequency(args, runs)
     entry = {"figures": figures, "machine": where,
              "command": " ".join(["python bench/stability.py", *(argv or sys.argv[1:])]),
              "wall_s": round(time.perf_counter() - began), "date": time.strftime("%Y-%m-%d")}  # fmt: skip
@@ -272,6 +365,11 @@ def main(argv: list[str] | None = None) -> None:
     for name, gap in figures["gaps"].items():
         print(f"{name}: {gap['mean']:+.2f} points ({gap['low']:+.2f} to {gap['high']:+.2f}); "
               f"CornBERT ahead in {gap['fits_with_cornbert_ahead']}")  # fmt: skip
+    for model, sizes in figures["ensemble_sizes"].items():
+        print(f"ensembles of k fits, {model}: " + ", ".join(f"k={k} {v['mean']:.1f} (sd {v['sd']:.2f})"
+                                                       for k, v in sizes.items()))  # fmt: skip
+    for element, count in figures.get("motifs", {}).get("found", {}).items():
+        print(f"motifs of {figures['motifs']['model']}: {element}: {count}")
 
 
 if __name__ == "__main__":
