@@ -262,26 +262,6 @@ def test_same_config_gives_the_same_numbers(world, tmp_path):
     assert (first / "loss.tsv").read_text() == (second / "loss.tsv").read_text()
 
 
-def test_the_weight_average_is_what_evaluations_score_and_the_run_saves(world, tmp_path):
-    from cornbert.finetune import build_datasets, evaluate, split_genes
-    from cornbert.tokenizer import load_tokenizer
-
-    plain = small_settings(max_steps=12, eval_interval=12, keep_best=False)
-    averaged = dataclasses.replace(plain, weight_average=0.8)
-    raw, out = run(world, tmp_path / "raw", plain), run(world, tmp_path / "averaged", averaged)
-    assert any(not torch.equal(value, weights(raw)[name]) for name, value in weights(out).items())
-
-    job = make_job(world, out, averaged)
-    targets, genes, sequences = split_genes(job)
-    _, validation, _, std = build_datasets(targets, genes, sequences, load_tokenizer(job.tokenizer), False)
-    saved = evaluate(load_regressor(out / "model")[0], validation, torch.tensor(std, dtype=torch.float32), averaged,
-                     distributed.setup(prefer_cuda=False))  # fmt: skip
-    loss = pd.read_csv(out / "loss.tsv", sep="\t").query("split == 'validation'")
-    assert loss["step"].tolist() == [12]
-    assert saved == pytest.approx(loss["loss"].iloc[0], rel=1e-5)
-    assert saved != pytest.approx(pd.read_csv(raw / "loss.tsv", sep="\t").query("split == 'validation'")["loss"].iloc[0])
-
-
 def test_missing_promoter_is_a_clear_input_error(world, tmp_path):
     broken = tmp_path / "promoters.fa"
     broken.write_text("".join(f">{g}\nACGTACGT\n" for g in ["g001", "g002"]))
@@ -292,10 +272,8 @@ def test_missing_promoter_is_a_clear_input_error(world, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("average", [0.0, 0.9], ids=["raw weights", "weight average"])
-def test_killed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_one(world, tmp_path, average):
-    settings = small_settings(max_steps=40, checkpoint_interval=4, eval_interval=4, micro_batch_size=2,
-                              weight_average=average)  # fmt: skip
+def test_killed_run_resumes_from_its_checkpoint_and_ends_like_an_uninterrupted_one(world, tmp_path):
+    settings = small_settings(max_steps=40, checkpoint_interval=4, eval_interval=4, micro_batch_size=2)
     reference = run(world, tmp_path / "reference", settings)
 
     out = tmp_path / "killed"

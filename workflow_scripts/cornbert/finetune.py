@@ -66,7 +66,6 @@ class FinetuneSettings:
     norm_calibration_genes: int = 512
     eval_interval: int = 50
     keep_best: bool = True
-    weight_average: float = 0.0
     checkpoint_interval: int = 100
     predict_batch_size: int = 64
     bf16: bool = True
@@ -344,7 +343,7 @@ def train(job: FinetuneJob, context: distributed.Context) -> None:
                       targets, genes)  # fmt: skip
     loop = training.Loop(
         steps=settings.max_steps, seed=job.seed, eval_every=settings.eval_interval,
-        checkpoint_every=settings.checkpoint_interval, keep_best=settings.keep_best, average=settings.weight_average,
+        checkpoint_every=settings.checkpoint_interval, keep_best=settings.keep_best,
         bf16=settings.bf16 and context.device.type == "cuda", desc="fine-tuning",
     )  # fmt: skip
     training.train(task, loop, context, training.Checkpoints(job.checkpoint_dir, fingerprint(job, context.world_size)))

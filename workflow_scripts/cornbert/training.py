@@ -4,17 +4,17 @@ A trainer supplies a `Task`: its model, optimizer and parameter-group schedule, 
 loss of a micro-batch, the validation loss and its outputs. `train(task, loop, context, checkpoints)` owns the rest,
 in this order per step: the schedule (and re-wrapping for DDP when the trainable parameters change), the batch,
 a dropout seed of (seed, step, rank), forward and backward of each micro-batch (gradients all-reduced on the last
-only), the optimizer step and the weight average, then evaluation, best-step keeping and early stopping,
-checkpoints, the progress bar, and at the end the outputs and the removal of the checkpoints.
+only), the optimizer step, then evaluation, best-step keeping and early stopping, checkpoints, the progress bar,
+and at the end the outputs and the removal of the checkpoints.
 
 Determinism. Every random choice of a step comes from its step number: the batch from a per-epoch permutation of
 (seed, epoch) (`step_rows`), dropout from (seed, step, rank). So a run resumed at step k continues exactly as an
 uninterrupted one, and the rows a step sees do not depend on how it is split into micro-batches or processes.
 
-Checkpoint contract. A checkpoint holds the weights, the optimizer, the weight average, the losses so far and the
-best step, plus the run's fingerprint. Each is written atomically and the two newest are kept, so a file cut short
-by a dying node or a full disk costs one checkpoint interval, never the run: loading skips a damaged or foreign
-file with one WARNING naming it.
+Checkpoint contract. A checkpoint holds the weights, the optimizer, the losses so far and the best step, plus the
+run's fingerprint. Each is written atomically and the two newest are kept, so a file cut short by a dying node or
+a full disk costs one checkpoint interval, never the run: loading skips a damaged or foreign file with one WARNING
+naming it.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import os
 import shutil
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -114,7 +114,6 @@ class Loop:
     eval_every: int
     checkpoint_every: int = 0  # 0: no checkpoints (short fits)
     keep_best: bool = False  # end with the weights of the evaluation with the lowest validation loss
-    average: float = 0.0  # decay of the weight average that evaluations score and the run keeps (0: the raw weights)
     patience: int = 0  # stop after this many evaluations without a new best (0: never)
     bf16: bool = False  # autocast forward passes to bfloat16
     compile: bool = False  # torch.compile the (wrapped) module
@@ -163,42 +162,6 @@ class Result:
         return rows
 
 
-class WeightAverage:
-    """An exponential moving average of a model's weights (Polyak averaging), over about 1 / (1 - decay) steps.
-
-    On a few thousand genes the last step's weights depend on the last few batches, so which seed drew them moves a
-    fit by points; their average over the last tens of steps depends on them far less (BENCHMARKS.md section 12)."""
-
-    def __init__(self, model: nn.Module, decay: float):
-        self.decay, self.updates = decay, 0
-        self.weights = {key: value.detach().clone() for key, value in model.state_dict().items()}
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        self.updates += 1
-        # A plain average started at step 0 would weigh the random start for hundreds of steps: ramp the decay up.
-        decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        for key, value in model.state_dict().items():
-            mine = self.weights[key]
-            mine.lerp_(value, 1 - decay) if mine.is_floating_point() else mine.copy_(value)
-
-    @contextmanager
-    def swapped_in(self, model: nn.Module):
-        """The model holds the averaged weights inside the block and its own again after it."""
-        own = {key: value.detach().clone() for key, value in model.state_dict().items()}
-        model.load_state_dict(self.weights)
-        try:
-            yield
-        finally:
-            model.load_state_dict(own)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"weights": self.weights, "updates": self.updates}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.weights, self.updates = state["weights"], state["updates"]
-
-
 def _mean_train_loss(rows: list[dict[str, float]]) -> float:
     """The training loss per term over `rows` (steps of possibly different sizes)."""
     return sum(row["train_loss"] * row["terms"] for row in rows) / sum(row["terms"] for row in rows)
@@ -210,14 +173,11 @@ def train(task: Task, loop: Loop, context: distributed.Context, checkpoints: Che
     history: list[dict[str, float]] = []
     best: dict[str, Any] = {"loss": math.inf, "step": 0, "state": None}
     start = 0
-    average = WeightAverage(task.model, loop.average) if loop.average else None
     state = checkpoints.load() if checkpoints else None
     if state is not None:
         task.model.load_state_dict(state["model"])
         task.optimizer.load_state_dict(state["optimizer"])
         history, best, start = state["history"], state["best"], state["step"]
-        if average:
-            average.load_state_dict(state["average"])
 
     autocast = bf16_autocast(context.device, loop.bf16)
     bar = progress(loop.steps, start, loop.desc, context)
@@ -247,8 +207,6 @@ def train(task: Task, loop: Loop, context: distributed.Context, checkpoints: Che
             reported += report.detach().double()
         task.optimizer.step()
         task.optimizer.zero_grad(set_to_none=True)
-        if average:
-            average.update(task.model)
         bar.update()
 
         done = step + 1
@@ -260,16 +218,14 @@ def train(task: Task, loop: Loop, context: distributed.Context, checkpoints: Che
         if evaluating or checkpointing:
             _settle(history, pending, context)
         if evaluating:
-            with average.swapped_in(task.model) if average else nullcontext():
-                loss = history[-1]["validation_loss"] = task.evaluate()
-                if better := loss < best["loss"]:
-                    weights = task.model.state_dict().items()
-                    kept = {k: v.detach().cpu().clone() for k, v in weights} if loop.keep_best else None
+            loss = history[-1]["validation_loss"] = task.evaluate()
             previous = [i for i, row in enumerate(history[:-1]) if not math.isnan(row["validation_loss"])]
             train_loss = _mean_train_loss(history[previous[-1] + 1 if previous else 0 :])
             log.info("step %d/%d: train loss %.4f, validation loss %.4f", done, loop.steps, train_loss, loss)
             bar.set_postfix(train=f"{train_loss:.3f}", validation=f"{loss:.3f}", refresh=False)
-            if better:
+            if loss < best["loss"]:
+                weights = task.model.state_dict().items()
+                kept = {k: v.detach().cpu().clone() for k, v in weights} if loop.keep_best else None
                 best = {"loss": loss, "step": done, "state": kept}
             elif loop.patience and done - best["step"] >= loop.patience * loop.eval_every:
                 log.info("step %d: no better validation loss in %d evaluations; stopping", done, loop.patience)
@@ -277,7 +233,6 @@ def train(task: Task, loop: Loop, context: distributed.Context, checkpoints: Che
         if checkpointing:
             if context.is_main:
                 checkpoints.save(done, {"model": task.model.state_dict(), "optimizer": task.optimizer.state_dict(),
-                                        "average": average.state_dict() if average else None,
                                         "history": history, "best": best})  # fmt: skip
             distributed.barrier(context)
     bar.close()
@@ -286,8 +241,6 @@ def train(task: Task, loop: Loop, context: distributed.Context, checkpoints: Che
     if loop.keep_best and best["state"] is not None:
         task.model.load_state_dict(best["state"])
         log.info("keeping the weights of step %d (lowest validation loss %.4f)", best["step"], best["loss"])
-    elif average:
-        task.model.load_state_dict(average.weights)
     result = Result(history, best["step"], best["loss"])
     if context.is_main:
         task.write_outputs(result)
