@@ -522,9 +522,10 @@ Trained on {trained_on}, torch {torch.__version__}, seed {job.seed}. The same in
 count give the same weights on the same machine; another thread count, or another CPU's kernels, rounds differently.
 How far that moves a fit depends on the learning rates: on the demo, sd 2.8 points across simulated CPUs at the
 laptop recipe's rates and 0.03 at the demo's third of them (an AMD EPYC gave an Intel Xeon's demo figures to 0.1
-points), where the seed still moves a fit by 3-5 points; on the real Arabidopsis set, at the recipe's rates, the
-mean of three scratch fits moved 3.4 points between those two processors (BENCHMARKS.md section 12). Compare
-models over replicate fits, not over one.
+points), where the seed still moves a fit by sd 3.9 (CornBERT) and 2.3 points (scratch); on the real Arabidopsis
+set, at the recipe's rates, the mean of three scratch fits moved 3.4 points between those two processors
+(BENCHMARKS.md section 12). Compare models over replicate fits, not over one: the mean prediction of 5 fits
+(`evaluation.replicates: 5`, scored as `<model>_ensemble`) moved by sd 1.4 and 0.8 points across demo seeds.
 ```json
 {settings}
 ```
