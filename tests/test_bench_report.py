@@ -4,22 +4,18 @@ hand."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
 
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import REPO, load_bench_script
 
 
 @pytest.fixture(scope="module")
 def bench_run():
-    spec = importlib.util.spec_from_file_location("bench_run", REPO / "bench" / "run.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("run")
 
 
 def test_elapsed_time_of_the_latest_complete_run(bench_run, demo_run, tmp_path):

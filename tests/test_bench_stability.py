@@ -3,20 +3,16 @@ motif discovery finds each planted demo element where it was planted."""
 
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO
+from conftest import load_bench_script
 
 
 @pytest.fixture(scope="module")
 def stability():
-    spec = importlib.util.spec_from_file_location("bench_stability", REPO / "bench" / "stability.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_bench_script("stability")
 
 
 def test_a_planted_element_counts_only_in_its_own_contrast_and_sign_with_one_base_wrong_or_missing(stability):
