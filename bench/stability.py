@@ -117,7 +117,7 @@ def fits(args, kernels: list[str], seeds: list[int], other_threads: int) -> list
             with open(args.out / args.label / "fits.log", "a") as log:
                 subprocess.run(command, env=env, check=True, stdout=log, stderr=subprocess.STDOUT)
             print(f"[{number}/{len(plan)}] {out.name}: {time.perf_counter() - began:.0f} s", flush=True)
-        done.append({"model": model, "kernel": kernel, "threads": threads, "seed": seed,
+        done.append({"model": model, "kernel": kernel, "threads": threads, "seed": seed, "folder": out,
                      "predictions": pd.read_csv(out / "test.tsv", sep="\t", index_col=0)})  # fmt: skip
     return done
 
@@ -235,9 +235,10 @@ def run_config(run_dir: Path) -> dict:
     defaults, which are the schema's)."""
     from cornbert.recipes import with_recipe
 
-    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())
+    schema = yaml.safe_load((REPO / "config" / "schema.yaml").read_text())["properties"]
     config = yaml.safe_load((run_dir / "config" / "config.yaml").read_text())
-    return with_recipe(config, REPO / "config" / "recipes", schema["properties"]["recipe"]["default"])
+    config.setdefault("seed", schema["seed"]["default"])
+    return with_recipe(config, REPO / "config" / "recipes", schema["recipe"]["default"])
 
 
 def planted_found(table: pd.DataFrame, contrasts: list[str]) -> dict[str, bool]:
@@ -279,20 +280,21 @@ def motif_frequency(args, runs: list[dict]) -> dict:
         sys.exit(f"motifs.model of {args.run_dir} is {settings.model}: --motifs needs one of {', '.join(MODELS)}")
     expression = args.run_dir / "results" / "expression"
     promoters, split = read_fasta(expression / "promoters.fa"), read_split(expression / "split.tsv")
-    chosen = sorted({r["seed"] for r in runs})[: args.motifs]
+    first = runs[0]  # the first kernel set and thread count
+    chosen = sorted((r for r in runs if (r["model"], r["kernel"], r["threads"]) == (settings.model, first["kernel"],
+                     first["threads"])), key=lambda r: r["seed"])[: args.motifs]  # fmt: skip
     found: dict[str, list[int]] = {}
-    for seed in chosen:
-        out = args.out / args.label / f"{settings.model}_{args.kernels[0]}_t{args.threads}_seed{seed}"
-        table_path = out / "motifs" / "motifs.tsv"
-        if not table_path.exists():
+    for fitted in chosen:
+        motifs = fitted["folder"] / "motifs"
+        if not (motifs / "motifs.tsv").exists():
             began = time.perf_counter()
-            run(out / "model", promoters, expression / "promoters.fa", split, settings, config.get("seed", 42),
-                table_path, out / "motifs" / "logos.png", out / "motifs" / "attributions.npz",
-                out / "motifs" / "modisco.h5", device="cpu")  # fmt: skip
-            print(f"motifs of {out.name}: {time.perf_counter() - began:.0f} s", flush=True)
-        for element, hit in planted_found(pd.read_csv(table_path, sep="\t"), settings.contrasts).items():
-            found.setdefault(element, []).extend([seed] if hit else [])
-    return {"model": settings.model, "seeds": chosen,
+            run(fitted["folder"] / "model", promoters, expression / "promoters.fa", split, settings, config["seed"],
+                motifs / "motifs.tsv", motifs / "logos.png", motifs / "attributions.npz", motifs / "modisco.h5",
+                device="cpu")  # fmt: skip
+            print(f"motifs of {fitted['folder'].name}: {time.perf_counter() - began:.0f} s", flush=True)
+        for element, hit in planted_found(pd.read_csv(motifs / "motifs.tsv", sep="\t"), settings.contrasts).items():
+            found.setdefault(element, []).extend([fitted["seed"]] if hit else [])
+    return {"model": settings.model, "seeds": [r["seed"] for r in chosen],
             "found": {element: f"{len(seeds)} of {len(chosen)} fits" for element, seeds in found.items()},
             "seeds_finding": found}  # fmt: skip
 

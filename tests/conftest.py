@@ -14,6 +14,9 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+VENV_BIN = Path(sys.executable).parent
+SNAKEMAKE = str(VENV_BIN / "snakemake")
+
 
 def load_bench_script(name: str):
     """A script of bench/ as a module (bench/ is not a package: its scripts are run by path)."""
@@ -21,8 +24,6 @@ def load_bench_script(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
-VENV_BIN = Path(sys.executable).parent
-SNAKEMAKE = str(VENV_BIN / "snakemake")
 
 
 def run_snakemake(workdir: Path, *args: str, configfile: Path | None = None, check: bool = True,

@@ -3,7 +3,6 @@ motif discovery finds each planted demo element where it was planted."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest
